@@ -20,6 +20,8 @@ from ..config import SPSConfig
 from .nmf import (
     BIN_EDGES,
     N_FIXED_BINS,
+    Z_MAX as ZH_MAX,
+    Z_MIN as ZH_MIN,
     BinnedHistory,
     NMFBases,
     bin_index,
@@ -34,7 +36,7 @@ from .parameters import (
     check_physical_in_prior,
 )
 from .ssp_table import SSPTable, load_ssp_table
-from .synthesis import Dust, ExtraPopulation, Populations, SpectralSynthesis
+from .synthesis import Dust, ExtraPopulation, Populations, SpectralSynthesis, unsort
 
 #: Redshift range of the model: t_age(z) > 11.22 Gyr keeps 42 bins (z < 0.2062), and the prior
 #: and every catalog stage use 0 < z <= 0.2.
@@ -98,6 +100,7 @@ class PROVABGSModel:
             age_rule=cfg.ssp_age_rule,
             young_age_yr=cfg.young_age_yr,
             metallicity_reference=0.019 if cfg.metallicity_scale == "provabgs" else None,
+            metallicity_range=(ZH_MIN, ZH_MAX),
             extrapolate_metallicity=cfg.metallicity_extrapolation == "linear",
             lsun_erg_s=cfg.lsun_erg_s,
             cosmology=cfg.cosmology,
@@ -128,20 +131,25 @@ class PROVABGSModel:
         check_physical_in_prior(th)
         return th
 
-    def _setup(self, theta, z, space: Space):
+    def _validated(self, theta, z, space: Space) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 12) physical parameters and (N,) redshifts, validated."""
         th = self.physical_parameters(theta, space)
         zz = self.engine.check_redshift(np.atleast_1d(np.asarray(z, dtype=np.float64)))
         if zz.shape[0] != th.shape[0]:
             raise ValueError(f"theta has {th.shape[0]} rows but z has {zz.shape[0]} values")
-        t_age = self.engine.cosmology.age_gyr(zz)
-        hist = nmf_history(th[:, 1:5], th[:, 7:9], t_age, self.bases)
-        return th, zz, t_age, hist
+        return th, zz
+
+    def _history(self, th: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, BinnedHistory]:
+        t_age = self.engine.cosmology.age_gyr(z)
+        return t_age, nmf_history(th[:, 1:5], th[:, 7:9], t_age, self.bases)
 
     @staticmethod
     def _burst_fraction(th: np.ndarray, t_age: np.ndarray) -> np.ndarray:
         return np.where(th[:, 6] < t_age, th[:, 5], 0.0)
 
-    def _populations(self, th: np.ndarray, t_age: np.ndarray, hist: BinnedHistory) -> tuple[Populations, Dust]:
+    def _populations(self, th: np.ndarray, z: np.ndarray) -> tuple[Populations, Dust]:
+        """The engine's inputs for validated parameters: 41 shared bins, the last bin, the burst."""
+        t_age, hist = self._history(th, z)
         mass = 10.0 ** th[:, 0]
         fb_eff = self._burst_fraction(th, t_age)
         f_nmf = fb_eff if self.config.burst_convention == "consistent" else th[:, 5]
@@ -167,9 +175,17 @@ class PROVABGSModel:
     # ----------------------------------------------------------------- outputs
     def photometry(self, theta, z, *, space: Space = "physical", unit: FluxUnit = "maggies") -> np.ndarray:
         """SDSS ugriz fluxes (N, 5) of parameters ``theta`` ((N, 12) physical or (N, 11) box) at ``z`` (N,)."""
-        th, zz, t_age, hist = self._setup(theta, z, space)
-        pops, dust = self._populations(th, t_age, hist)
-        maggies = self.engine.photometry(pops, zz, dust)
+        th, zz = self._validated(theta, z, space)
+        # Blocks of galaxies sorted by redshift (the engine's photometry wants that); each block
+        # builds its own SFH arrays, so they stay cache-sized and blocks run in parallel.
+        order = np.argsort(zz, kind="stable")
+        th, zz = th[order], zz[order]
+
+        def block(sl: slice) -> np.ndarray:
+            pops, dust = self._populations(th[sl], zz[sl])
+            return self.engine.photometry_block(pops, zz[sl], dust)
+
+        maggies = unsort(self.engine.map_blocks(block, th.shape[0], len(self.bands)), order)
         return convert_flux(maggies, unit)
 
     def spectra(self, theta, z, *, space: Space = "physical", frame: Literal["rest", "observed"] = "rest",
@@ -179,20 +195,25 @@ class PROVABGSModel:
         Returns ``(wave, lum)``: rest frame, wave (W,) [Å] and lum (N, W) [L_sun/Å]; observed
         frame, wave (N, W) [Å] and f_λ (N, W) [erg s⁻¹ cm⁻² Å⁻¹].
         """
-        th, zz, t_age, hist = self._setup(theta, z, space)
-        pops, dust_params = self._populations(th, t_age, hist)
-        lum = self.engine.rest_spectra(pops, dust_params if dust else None)
+        if frame not in ("rest", "observed"):
+            raise ValueError(f"frame must be 'rest' or 'observed', not {frame!r}")
+        th, zz = self._validated(theta, z, space)
+
+        def block(sl: slice) -> np.ndarray:
+            pops, dust_params = self._populations(th[sl], zz[sl])
+            return self.engine.spectra_block(pops, dust_params if dust else None)
+
+        lum = self.engine.map_blocks(block, th.shape[0], self.wave.size)
         if frame == "rest":
             return self.wave.copy(), lum
-        if frame != "observed":
-            raise ValueError(f"frame must be 'rest' or 'observed', not {frame!r}")
         d_l = self.engine.cosmology.luminosity_distance_cm(zz)
         scale = self.engine.lsun_erg_s / (4 * np.pi * d_l**2 * (1 + zz))
         return (1 + zz)[:, None] * self.wave[None, :], lum * scale[:, None]
 
     def star_formation_history(self, theta, z, *, space: Space = "physical") -> StarFormationHistory:
         """The full SFH and ZH on the lookback bins (§5.3, §6)."""
-        th, _, t_age, hist = self._setup(theta, z, space)
+        th, zz = self._validated(theta, z, space)
+        t_age, hist = self._history(th, zz)
         return self._full_history(th, t_age, hist)
 
     def _full_history(self, th: np.ndarray, t_age: np.ndarray, hist: BinnedHistory) -> StarFormationHistory:
@@ -215,9 +236,10 @@ class PROVABGSModel:
         ``log_z_mw`` (log10 of the mass-weighted absolute Z, §11.3), ``t_mw`` [Gyr]
         (mass-weighted lookback age, §11.4).
         """
-        th, _, t_age, hist = self._setup(theta, z, space)
+        th, zz = self._validated(theta, z, space)
+        t_age, hist = self._history(th, zz)
         full = self._full_history(th, t_age, hist)
-        pops, _ = self._populations(th, t_age, hist)
+        pops, _ = self._populations(th, zz)
         mass = 10.0 ** th[:, 0]
         surviving = self.engine.surviving_mass(pops)
 

@@ -14,6 +14,10 @@ Units: masses M_sun formed, ages Gyr (lookback), spectra L_sun/Å (rest), fluxes
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -78,6 +82,30 @@ class Populations:
         return self.bin_mass.shape[0]
 
 
+# Range of the diffuse-dust slope offset n covered by the Chebyshev form (the prior's range);
+# other values take the exact exponential.
+_N_DUST_LO, _N_DUST_HI = -2.0, 1.0
+_CHEB_DEGREE = 10
+_CHEB_TOL = 1e-8
+
+
+def _chebyshev_dust_curve(a: np.ndarray, b: np.ndarray, ell: np.ndarray) -> np.ndarray | None:
+    """Coefficients C (degree+1, W) with (a + n b) e^{nℓ} = Σ_r T_r(x(n)) C_r over n in [−2, 1].
+
+    Returns None when the fit misses ``_CHEB_TOL`` relative to the curve's scale (never for
+    the shipped tables; the exact form is then used).
+    """
+    nodes = np.cos(np.pi * (np.arange(4 * _CHEB_DEGREE) + 0.5) / (4 * _CHEB_DEGREE))
+    n_vals = 0.5 * (nodes * (_N_DUST_HI - _N_DUST_LO) + _N_DUST_HI + _N_DUST_LO)
+    curve = (a + n_vals[:, None] * b) * np.exp(n_vals[:, None] * ell)
+    coef = np.polynomial.chebyshev.chebfit(nodes, curve, _CHEB_DEGREE)
+    check_x = np.linspace(-1, 1, 301)
+    check_n = 0.5 * (check_x * (_N_DUST_HI - _N_DUST_LO) + _N_DUST_HI + _N_DUST_LO)
+    exact = (a + check_n[:, None] * b) * np.exp(check_n[:, None] * ell)
+    err = np.abs(np.polynomial.chebyshev.chebval(check_x, coef).T - exact).max()
+    return coef if err <= _CHEB_TOL * np.abs(exact).max() else None
+
+
 def _coarsen_table(table: SSPTable, factor: int) -> tuple[np.ndarray, np.ndarray]:
     """Merge ``factor`` adjacent wavelength bins: exact averages of the table's bin averages."""
     lum = table.lum.astype(np.float64)
@@ -101,6 +129,9 @@ class SpectralSynthesis:
         young_age_yr: table ages at or below this are birth-cloud attenuated (node rule, D8).
         metallicity_reference: the solar Z that input metallicities are scaled by before lookup
             at the table's ζ_j = log10(Z_j / table.zsun); the table's own zsun looks up Z itself.
+        metallicity_range: (Z_min, Z_max) of the shared-bin metallicities; table nodes that no
+            value in the range can touch are left out of the synthesis product (a model whose
+            ZH is clipped, like PROVABGS, saves one of BC03's seven nodes). None = all nodes.
         extrapolate_metallicity: extrapolate linearly beyond the table's metallicities (FSPS)
             instead of clamping.
         lsun_erg_s: L_sun [erg/s]; None = the table's own.
@@ -110,6 +141,7 @@ class SpectralSynthesis:
         z_max: largest redshift to prepare for (checked against the table's coverage).
         dtype: torch dtype of the synthesis.
         chunk_size: galaxies per block.
+        threads: blocks computed concurrently (default: torch's intra-op thread count).
     """
 
     def __init__(
@@ -120,6 +152,7 @@ class SpectralSynthesis:
         age_rule: str = "centre",
         young_age_yr: float = 1e7,
         metallicity_reference: float | None = None,
+        metallicity_range: tuple[float, float] | None = None,
         extrapolate_metallicity: bool = False,
         lsun_erg_s: float | None = None,
         cosmology: str = "Planck13",
@@ -128,6 +161,7 @@ class SpectralSynthesis:
         z_max: float = 0.2,
         dtype: torch.dtype = torch.float32,
         chunk_size: int = 1024,
+        threads: int | None = None,
     ) -> None:
         if age_rule not in ("centre", "average"):
             raise ValueError(f"age_rule must be 'centre' or 'average', not {age_rule!r}")
@@ -139,6 +173,7 @@ class SpectralSynthesis:
         self.cosmology = cosmology_table(cosmology)
         self.dtype = dtype
         self.chunk_size = int(chunk_size)
+        self.threads = int(threads) if threads is not None else torch.get_num_threads()
         self.log_age = np.log10(table.age_yr)
         self.zeta_nodes = np.log10(table.z_abs / table.zsun)
         self.zeta_shift = float(np.log10((metallicity_reference or table.zsun)))
@@ -168,18 +203,27 @@ class SpectralSynthesis:
         self.young_bins = np.nonzero(young_w.sum(1) > 0)[0]
         self.old_bins = np.nonzero(old_w.sum(1) > 0)[0]
         n_j, n_w = lum.shape[1], lum.shape[2]
-        t_young = np.einsum("ka,ajw->kjw", young_w[self.young_bins], lum).reshape(-1, n_w)
-        t_old = np.einsum("ka,ajw->kjw", old_w[self.old_bins], lum).reshape(-1, n_w)
+        self.n_z = n_j
+        self.metallicity_range = metallicity_range
+        used = self._used_nodes(metallicity_range)
+        t_young = np.einsum("ka,ajw->kjw", young_w[self.young_bins], lum[:, used]).reshape(-1, n_w)
+        t_old = np.einsum("ka,ajw->kjw", old_w[self.old_bins], lum[:, used]).reshape(-1, n_w)
         self._t_young = torch.as_tensor(t_young, dtype=dtype)
         self._t_old = torch.as_tensor(t_old, dtype=dtype)
         self._t_native = torch.as_tensor(lum.reshape(-1, n_w), dtype=dtype)  # rows a*J + j
-        self.n_z = n_j
 
         a, b, ell = diffuse_curve_terms(self.wave)
         self._dust_a = torch.as_tensor(a, dtype=dtype)
         self._dust_b = torch.as_tensor(b, dtype=dtype)
         self._dust_ell = torch.as_tensor(ell, dtype=dtype)
         self._bc_shape = torch.as_tensor(LAMBDA_V / self.wave, dtype=dtype)
+        cheb = _chebyshev_dust_curve(a, b, ell)
+        self._dust_cheb = None if cheb is None else torch.as_tensor(cheb, dtype=dtype)
+        self._zeta_nodes_t = torch.as_tensor(self.zeta_nodes, dtype=dtype)
+        self._first_node, self._n_used_nodes = int(used[0]), int(used.size)
+        # Youth only depends on age, and bins are age-ordered: young bins form a prefix, old a suffix.
+        assert np.array_equal(self.young_bins, np.arange(self.young_bins.size))
+        assert np.array_equal(self.old_bins, np.arange(self.old_bins[0], wage.shape[0]))
 
         bands = band_weight_table(self.wave, z_max + filter_dz, filter_dz)
         self.bands = bands.bands
@@ -190,6 +234,20 @@ class SpectralSynthesis:
         self._band_pairs = torch.as_tensor(pair, dtype=dtype)
 
     # ------------------------------------------------------------------ inputs
+    def _used_nodes(self, metallicity_range: tuple[float, float] | None) -> np.ndarray:
+        """Indices of the metallicity nodes that shared-bin weights can touch."""
+        if metallicity_range is None:
+            return np.arange(self.n_z)
+        lo, hi = metallicity_range
+        if not 0 < lo <= hi:
+            raise ValueError(f"metallicity_range must satisfy 0 < Z_min <= Z_max; got {metallicity_range}")
+        zw = self.metallicity_weights(np.array([lo, hi]))
+        touched = np.unique(zw.index[(zw.weight != 0)])
+        # Every node between the two ends can be touched by some Z in the range.
+        first = min(int(touched.min()), int(zw.index[0, 0]))
+        last = max(int(touched.max()), int(zw.index[1, 0]))
+        return np.arange(first, last + 1)
+
     def _zeta(self, metallicity: np.ndarray) -> np.ndarray:
         return np.log10(metallicity) - self.zeta_shift
 
@@ -204,8 +262,8 @@ class SpectralSynthesis:
             return age_point_weights(self.log_age, centre * 1e9)
         return dense_to_sparse(age_average_weights(self.log_age, pop.t_lo * 1e9, pop.t_hi * 1e9))
 
-    def _extra_slots(self, pops: Populations) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Flattened table rows and young/old weights (each (N, S)) for all extra populations."""
+    def _extra_slots(self, pops: Populations) -> "_ExtraSlots":
+        """Flattened table rows and young/old weights (each (N, S)) of all extra populations."""
         idx, w_young, w_old = [], [], []
         for pop in pops.extra:
             aw = self.extra_age_weights(pop)
@@ -218,11 +276,13 @@ class SpectralSynthesis:
             w_young.append(np.where(young, w, 0.0).reshape(n, -1))
             w_old.append(np.where(young, 0.0, w).reshape(n, -1))
         if not idx:
-            empty = np.zeros((pops.n, 0))
-            return empty.astype(np.int64), empty, empty
-        return np.concatenate(idx, 1), np.concatenate(w_young, 1), np.concatenate(w_old, 1)
+            return _ExtraSlots(np.zeros((pops.n, 0), np.int64), None, None)
+        w_young_all = np.concatenate(w_young, 1)
+        return _ExtraSlots(np.concatenate(idx, 1), w_young_all if w_young_all.any() else None,
+                           np.concatenate(w_old, 1))
 
-    def _check(self, pops: Populations, dust: Dust | None) -> None:
+    def check_inputs(self, pops: Populations, dust: Dust | None) -> None:
+        """Raise ValueError naming the first malformed input (shapes, non-finite values, ranges)."""
         n, k = pops.bin_mass.shape
         if k != self.bin_edges.size - 1 or pops.bin_metallicity.shape != (n, k):
             raise ValueError(
@@ -234,6 +294,10 @@ class SpectralSynthesis:
                 raise ValueError(f"{name} contains non-finite values")
         if np.any(pops.bin_metallicity <= 0):
             raise ValueError("bin_metallicity must be > 0 (absolute Z)")
+        if self.metallicity_range is not None:
+            lo, hi = self.metallicity_range
+            if pops.bin_metallicity.min() < lo * (1 - 1e-6) or pops.bin_metallicity.max() > hi * (1 + 1e-6):
+                raise ValueError(f"bin_metallicity outside the engine's metallicity_range {self.metallicity_range}")
         for i, pop in enumerate(pops.extra):
             for name in ("mass", "metallicity", "t_lo", "t_hi"):
                 arr = getattr(pop, name)
@@ -246,58 +310,6 @@ class SpectralSynthesis:
                 arr = getattr(dust, name)
                 if np.shape(arr) != (n,) or not np.all(np.isfinite(arr)):
                     raise ValueError(f"dust {name} must be finite with shape ({n},)")
-
-    # ------------------------------------------------------------------ core
-    def _components(self, pops: Populations, zw: SparseWeights, extra, sl: slice):
-        """Unattenuated young and old rest spectra (n, W) for the galaxies in ``sl``."""
-        dt = self.dtype
-        mass = torch.as_tensor(pops.bin_mass[sl], dtype=dt)
-        idx = torch.as_tensor(zw.index[sl])
-        wz = torch.as_tensor(zw.weight[sl], dtype=dt) * mass[..., None]
-        n, k = mass.shape
-        dense = torch.zeros((n, k, self.n_z), dtype=dt)
-        dense.scatter_add_(2, idx, wz)
-        young = dense[:, self.young_bins].reshape(n, -1) @ self._t_young
-        old = dense[:, self.old_bins].reshape(n, -1) @ self._t_old
-        rows, w_young, w_old = extra
-        if rows.shape[1]:
-            gathered = self._t_native[torch.as_tensor(rows[sl]).reshape(-1)].reshape(n, rows.shape[1], -1)
-            weights = torch.stack(
-                [torch.as_tensor(w_young[sl], dtype=dt), torch.as_tensor(w_old[sl], dtype=dt)], dim=1
-            )
-            both = torch.bmm(weights, gathered)
-            young += both[:, 0]
-            old += both[:, 1]
-        return young, old
-
-    def _attenuate(self, young: torch.Tensor, old: torch.Tensor, dust: Dust | None, sl: slice) -> torch.Tensor:
-        if dust is None:
-            return young + old
-        dt = self.dtype
-        n_d = torch.as_tensor(dust.n_dust[sl], dtype=dt)[:, None]
-        tau_ism = torch.as_tensor(dust.tau_ism[sl], dtype=dt)[:, None]
-        tau_bc = torch.as_tensor(dust.tau_bc[sl], dtype=dt)[:, None]
-        # τ_ISM(λ) = τ (a + n b) e^{n ℓ}; L = e^{−τ_ISM} (O + e^{−τ_BC} Y).
-        transmission = torch.exp(n_d * self._dust_ell)
-        transmission.mul_(self._dust_a + n_d * self._dust_b).mul_(-tau_ism).exp_()
-        young.mul_(torch.exp(-tau_bc * self._bc_shape))
-        young.add_(old).mul_(transmission)
-        return young
-
-    def _prepare(self, pops: Populations, dust: Dust | None):
-        self._check(pops, dust)
-        zw = self.metallicity_weights(pops.bin_metallicity)
-        return zw, self._extra_slots(pops)
-
-    def rest_spectra(self, pops: Populations, dust: Dust | None = None) -> np.ndarray:
-        """Rest-frame spectra (N, W) [L_sun/Å] on ``self.wave``, attenuated if ``dust`` is given."""
-        zw, extra = self._prepare(pops, dust)
-        out = np.empty((pops.n, self.wave.size))
-        for start in range(0, pops.n, self.chunk_size):
-            sl = slice(start, start + self.chunk_size)
-            young, old = self._components(pops, zw, extra, sl)
-            out[sl] = self._attenuate(young, old, dust, sl).double().numpy()
-        return out
 
     def check_redshift(self, z: np.ndarray) -> np.ndarray:
         """Return z as float64 (N,), or raise ValueError when outside (0, z_max] or not finite."""
@@ -313,40 +325,133 @@ class SpectralSynthesis:
             )
         return z
 
+    # ------------------------------------------------------------------ core (one block)
+    def _dense_metallicity_weights(self, metallicity: torch.Tensor, mass: torch.Tensor) -> torch.Tensor:
+        """Mass-weighted weights on the used metallicity nodes, dense (n, k, J_used)."""
+        nodes = self._zeta_nodes_t
+        zeta = torch.log10(metallicity).sub_(self.zeta_shift)
+        j = (torch.bucketize(zeta, nodes, right=True) - 1).clamp_(0, nodes.numel() - 2)
+        lo = nodes[j]
+        frac = (zeta - lo).div_(nodes[j + 1] - lo)
+        if not self.extrapolate_metallicity:
+            frac.clamp_(0.0, 1.0)
+        j.sub_(self._first_node)
+        upper = frac.mul_(mass)
+        dense = torch.zeros(mass.shape + (self._n_used_nodes,), dtype=mass.dtype)
+        dense.scatter_add_(2, j.unsqueeze(-1), (mass - upper).unsqueeze(-1))
+        dense.scatter_add_(2, j.add_(1).unsqueeze(-1), upper.unsqueeze(-1))
+        return dense
+
+    def _components(self, pops: Populations) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """Unattenuated young (None if there is none) and old rest spectra (n, W) of one block."""
+        dt = self.dtype
+        mass = torch.as_tensor(pops.bin_mass, dtype=dt)
+        dense = self._dense_metallicity_weights(torch.as_tensor(pops.bin_metallicity, dtype=dt), mass)
+        n = dense.shape[0]
+        # Young bins are a prefix and old bins a suffix of the (age-ordered) shared bins, so both
+        # products read strided views of one weight array.
+        young = dense[:, : self.young_bins.size].reshape(n, -1) @ self._t_young if self.young_bins.size else None
+        old = dense[:, self.old_bins[0]:].reshape(n, -1) @ self._t_old
+        extra = self._extra_slots(pops)
+        if extra.rows.shape[1]:
+            # Each extra population touches 2 ages x 2 metallicities of the native table: a
+            # sparse product reads only those rows.
+            n_rows = self._t_native.shape[0]
+            old.addmm_(extra.sparse(extra.w_old, n_rows, dt), self._t_native)
+            if extra.w_young is not None:
+                add = extra.sparse(extra.w_young, n_rows, dt) @ self._t_native
+                young = add if young is None else young.add_(add)
+        return young, old
+
+    def _transmission_ism(self, n_dust: torch.Tensor, tau_ism: torch.Tensor) -> torch.Tensor:
+        """exp(−τ_ISM(λ)) for (n, 1) dust parameters: (n, W)."""
+        if self._dust_cheb is not None and bool(((n_dust >= _N_DUST_LO) & (n_dust <= _N_DUST_HI)).all()):
+            # (a + n b) e^{nℓ} as a Chebyshev series in n: a small product instead of one
+            # exponential per wavelength (fit error checked at construction).
+            x = (2 * n_dust - (_N_DUST_LO + _N_DUST_HI)) / (_N_DUST_HI - _N_DUST_LO)
+            basis = [torch.ones_like(x), x]
+            for _ in range(self._dust_cheb.shape[0] - 2):
+                basis.append(2 * x * basis[-1] - basis[-2])
+            curve = torch.cat(basis, dim=1) @ self._dust_cheb
+        else:
+            curve = torch.exp(n_dust * self._dust_ell).mul_(self._dust_a + n_dust * self._dust_b)
+        return curve.mul_(-tau_ism).exp_()
+
+    def _luminosity(self, pops: Populations, dust: Dust | None) -> torch.Tensor:
+        """Rest spectra (n, W) of one block: L = e^{−τ_ISM} (O + e^{−τ_BC} Y), or Y + O without dust."""
+        young, old = self._components(pops)
+        if dust is None:
+            return old if young is None else old.add_(young)
+        dt = self.dtype
+        n_d = torch.as_tensor(dust.n_dust, dtype=dt)[:, None]
+        tau_ism = torch.as_tensor(dust.tau_ism, dtype=dt)[:, None]
+        if young is not None:
+            tau_bc = torch.as_tensor(dust.tau_bc, dtype=dt)[:, None]
+            old.add_(young.mul_(torch.exp(-tau_bc * self._bc_shape)))
+        return old.mul_(self._transmission_ism(n_d, tau_ism))
+
+    def spectra_block(self, pops: Populations, dust: Dust | None = None) -> np.ndarray:
+        """Rest-frame spectra (n, W) [L_sun/Å] of one block of validated inputs."""
+        return self._luminosity(pops, dust).double().numpy()
+
+    def photometry_block(self, pops: Populations, z: np.ndarray, dust: Dust | None = None) -> np.ndarray:
+        """AB maggies (n, 5) of one block of validated inputs with ``z`` sorted ascending."""
+        lum = self._luminosity(pops, dust)
+        pos = z / self._filter_dz
+        cell = np.minimum(pos.astype(np.int64), self._n_filter_z - 2)
+        frac = torch.as_tensor(pos - cell, dtype=self.dtype)[:, None]
+        nb = len(self.bands)
+        res = torch.empty((lum.shape[0], nb), dtype=self.dtype)
+        # Sorted redshifts make a block span few band-weight cells: a handful of dense
+        # products instead of per-galaxy filter interpolation.
+        bounds = np.flatnonzero(np.diff(cell)) + 1
+        for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, cell.size]):
+            both = lum[lo:hi] @ self._band_pairs[cell[lo]]
+            res[lo:hi] = torch.lerp(both[:, :nb], both[:, nb:], frac[lo:hi])
+        scale = self.lsun_erg_s / (4 * np.pi * self.cosmology.luminosity_distance_cm(z) ** 2)
+        return res.double().numpy() * scale[:, None]
+
+    # ------------------------------------------------------------------ whole batches
+    def rest_spectra(self, pops: Populations, dust: Dust | None = None) -> np.ndarray:
+        """Rest-frame spectra (N, W) [L_sun/Å] on ``self.wave``, attenuated if ``dust`` is given."""
+        self.check_inputs(pops, dust)
+        return self.map_blocks(lambda sl: self.spectra_block(_take(pops, sl), _take_dust(dust, sl)),
+                               pops.n, self.wave.size)
+
     def photometry(self, pops: Populations, z: np.ndarray, dust: Dust | None = None) -> np.ndarray:
         """AB maggies (N, 5) in ugriz for galaxies at redshifts ``z`` (N,)."""
         z = self.check_redshift(z)
         if z.shape != (pops.n,):
             raise ValueError(f"z must have shape ({pops.n},); got {z.shape}")
-        # Sorting by redshift makes each block span few band-weight cells, so the photometry
-        # is a handful of dense products per block instead of per-galaxy filter interpolation.
+        self.check_inputs(pops, dust)
         order = np.argsort(z, kind="stable")
-        pops_s = _take(pops, order)
-        dust_s = _take_dust(dust, order)
-        zs = z[order]
-        zw, extra = self._prepare(pops_s, dust_s)
-        pos = zs / self._filter_dz
-        cell = np.minimum(pos.astype(np.int64), self._n_filter_z - 2)
-        frac = torch.as_tensor(pos - cell, dtype=self.dtype)[:, None]
-        scale = self.lsun_erg_s / (4 * np.pi * self.cosmology.luminosity_distance_cm(zs) ** 2)
-        out = np.empty((pops.n, len(self.bands)))
-        nb = len(self.bands)
-        for start in range(0, pops.n, self.chunk_size):
-            sl = slice(start, start + self.chunk_size)
-            young, old = self._components(pops_s, zw, extra, sl)
-            lum = self._attenuate(young, old, dust_s, sl)
-            cells = cell[sl]
-            bounds = np.flatnonzero(np.diff(cells)) + 1
-            res = torch.empty((lum.shape[0], nb), dtype=self.dtype)
-            for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, cells.size]):
-                both = lum[lo:hi] @ self._band_pairs[cells[lo]]
-                f = frac[start + lo : start + hi]
-                res[lo:hi] = both[:, :nb] * (1 - f) + both[:, nb:] * f
-            out[sl] = res.double().numpy()
-        out *= scale[:, None]
-        result = np.empty_like(out)
-        result[order] = out
-        return result
+        pops, dust, z = _take(pops, order), _take_dust(dust, order), z[order]
+        out = self.map_blocks(
+            lambda sl: self.photometry_block(_take(pops, sl), z[sl], _take_dust(dust, sl)), pops.n, len(self.bands)
+        )
+        return unsort(out, order)
+
+    def map_blocks(self, block, n: int, width: int) -> np.ndarray:
+        """Stack ``block(slice)`` (each (rows, width)) over blocks of ``chunk_size`` rows.
+
+        With several threads each torch op runs single-threaded in its own block: on these
+        block-sized tensors that beats splitting every op across cores, and the numpy work
+        around the blocks runs in parallel too.
+        """
+        out = np.empty((n, width))
+        slices = [slice(s, min(s + self.chunk_size, n)) for s in range(0, n, self.chunk_size)]
+
+        def run(sl: slice) -> None:
+            out[sl] = block(sl)
+
+        if self.threads <= 1 or len(slices) <= 1:
+            for sl in slices:
+                run(sl)
+            return out
+        with _single_threaded_torch(), ThreadPoolExecutor(self.threads) as pool:
+            for fut in [pool.submit(run, sl) for sl in slices]:
+                fut.result()
+        return out
 
     def surviving_mass(self, pops: Populations) -> np.ndarray:
         """Surviving stellar mass (N,) [M_sun] of all populations, from the table's ``live_frac``."""
@@ -367,7 +472,48 @@ class SpectralSynthesis:
         return surv
 
 
-def _take(pops: Populations, order: np.ndarray) -> Populations:
+# The sparse products used here (CSR @ dense on CPU) are stable; torch only flags the layout as beta.
+warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+
+_TORCH_THREADS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _single_threaded_torch():
+    """Run torch ops single-threaded for the duration (torch's thread count is process-wide)."""
+    with _TORCH_THREADS_LOCK:
+        previous = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(previous)
+
+
+@dataclass(frozen=True)
+class _ExtraSlots:
+    """Rows of the flattened native table (a*J + j) and their young/old weights, each (N, S)."""
+
+    rows: np.ndarray
+    w_young: np.ndarray | None
+    w_old: np.ndarray | None
+
+    def sparse(self, weights: np.ndarray, n_cols: int, dtype: torch.dtype) -> torch.Tensor:
+        rows = torch.as_tensor(self.rows)
+        n, s = rows.shape
+        crow = torch.arange(0, n * s + 1, s)
+        return torch.sparse_csr_tensor(crow, rows.reshape(-1), torch.as_tensor(weights, dtype=dtype).reshape(-1),
+                                       size=(n, n_cols), check_invariants=False)
+
+
+def unsort(values: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Undo ``values = original[order]`` along the first axis."""
+    out = np.empty_like(values)
+    out[order] = values
+    return out
+
+
+def _take(pops: Populations, order: np.ndarray | slice) -> Populations:
     extra = tuple(
         ExtraPopulation(p.mass[order], p.metallicity[order], p.t_lo[order], p.t_hi[order], p.birth_cloud)
         for p in pops.extra
@@ -375,7 +521,7 @@ def _take(pops: Populations, order: np.ndarray) -> Populations:
     return Populations(pops.bin_mass[order], pops.bin_metallicity[order], extra)
 
 
-def _take_dust(dust: Dust | None, order: np.ndarray) -> Dust | None:
+def _take_dust(dust: Dust | None, order: np.ndarray | slice) -> Dust | None:
     if dust is None:
         return None
     return Dust(dust.tau_bc[order], dust.tau_ism[order], dust.n_dust[order])
