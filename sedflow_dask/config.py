@@ -41,6 +41,9 @@ class SPSConfig:
         wave_step_factor: merge this many adjacent table wavelength bins (1 = the table's 10 Å);
             2 gives 20 Å bins, faster, with an error measured by ``benchmarks/bench_forward.py``.
         filter_dz: redshift step of the precomputed band-weight table (linear in z between nodes).
+        ab_zeropoint: AB normalisation of the bands: "speclite" (its ``ab_zeropoint``, as every
+            speclite-based code including SEDflow) or "exact" (closed form; u differs by 4.2e-4,
+            see ``sedflow_dask.sps.filters``).
         dtype: "float32" (fast) or "float64" for the spectral synthesis.
         chunk_size: galaxies per synthesis block (bounds temporary memory; ~0.1 MB per galaxy).
     """
@@ -55,6 +58,7 @@ class SPSConfig:
     cosmology: str = "Planck13"
     wave_step_factor: int = 1
     filter_dz: float = 0.002
+    ab_zeropoint: Literal["speclite", "exact"] = "speclite"
     dtype: Literal["float32", "float64"] = "float32"
     chunk_size: int = 1024
 
@@ -66,6 +70,7 @@ class SPSConfig:
             ("metallicity_extrapolation", ("clamp", "linear")),
             ("derived_burst", ("bin", "exact")),
             ("dtype", ("float32", "float64")),
+            ("ab_zeropoint", ("speclite", "exact")),
         ):
             value = getattr(self, field)
             if value not in allowed:

@@ -106,6 +106,7 @@ class PROVABGSModel:
             cosmology=cfg.cosmology,
             wave_step_factor=cfg.wave_step_factor,
             filter_dz=cfg.filter_dz,
+            zeropoint=cfg.ab_zeropoint,
             z_max=Z_MAX,
             dtype=torch.float32 if cfg.dtype == "float32" else torch.float64,
             chunk_size=cfg.chunk_size,

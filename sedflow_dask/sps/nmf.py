@@ -20,9 +20,10 @@ N_BINS = 42
 #: Bins whose edges do not depend on the galaxy (all but the last one).
 N_FIXED_BINS = 41
 
-#: ZH clip limits (§6): the MIST limits 0.0142 x 10^[-2.5, +0.5] of FSPS v3.2.
-Z_MIN = 0.0142 * 10.0 ** -2.5
-Z_MAX = 0.0142 * 10.0 ** 0.5
+#: ZH clip limits (§6): the MIST limits 0.0142 x 10^[-2.5, +0.5] of FSPS v3.2, as the float32
+#: values upstream uses (7e-9 relative from the exact products).
+Z_MIN = 4.49043431e-05
+Z_MAX = 4.49043431e-02
 
 # File rows of the SFH table that multiply beta1..beta4 (the file rows are "jumbled", §4).
 _SFH_ROW_ORDER = (2, 0, 1, 3)

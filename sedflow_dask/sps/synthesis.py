@@ -138,6 +138,7 @@ class SpectralSynthesis:
         cosmology: astropy built-in cosmology name for d_L.
         wave_step_factor: merge this many adjacent wavelength bins.
         filter_dz: redshift step of the band-weight table.
+        zeropoint: AB normalisation, "speclite" (its ab_zeropoint) or "exact" (see filters).
         z_max: largest redshift to prepare for (checked against the table's coverage).
         dtype: torch dtype of the synthesis.
         chunk_size: galaxies per block.
@@ -158,6 +159,7 @@ class SpectralSynthesis:
         cosmology: str = "Planck13",
         wave_step_factor: int = 1,
         filter_dz: float = 0.002,
+        zeropoint: str = "speclite",
         z_max: float = 0.2,
         dtype: torch.dtype = torch.float32,
         chunk_size: int = 1024,
@@ -225,7 +227,7 @@ class SpectralSynthesis:
         assert np.array_equal(self.young_bins, np.arange(self.young_bins.size))
         assert np.array_equal(self.old_bins, np.arange(self.old_bins[0], wage.shape[0]))
 
-        bands = band_weight_table(self.wave, z_max + filter_dz, filter_dz)
+        bands = band_weight_table(self.wave, z_max + filter_dz, filter_dz, zeropoint)
         self.bands = bands.bands
         self._filter_dz = bands.dz
         self._n_filter_z = bands.z_grid.size

