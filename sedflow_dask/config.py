@@ -92,10 +92,66 @@ class SPSConfig:
 
 @dataclass(frozen=True)
 class Config:
-    """The whole run configuration (sections grow with the pipeline stages)."""
+    """The whole run configuration (sections grow with the pipeline stages).
 
-    sps: SPSConfig = dataclasses.field(default_factory=SPSConfig)
+    Attributes:
+        seed: the run seed every stage derives its random streams from.
+        sps: forward-model options.
+    """
+
     seed: int = 0
+    sps: SPSConfig = dataclasses.field(default_factory=SPSConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Config":
+        data = dict(data)
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown config keys: {sorted(unknown)}")
+        sps = SPSConfig.from_dict(data.pop("sps", {}))
+        return cls(sps=sps, **data)
+
+
+def load_config(path: str | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read a TOML (or JSON) config file, then apply ``section.key=value`` overrides.
+
+    Values in overrides are parsed as TOML scalars (``sps.wave_step_factor=2``,
+    ``sps.burst_convention="provabgs"``; bare words are taken as strings).
+    """
+    import json
+    import tomllib
+    from pathlib import Path
+
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        try:
+            text = p.read_text()
+        except OSError as exc:
+            raise ValueError(f"cannot read config file {p}: {exc}") from None
+        try:
+            data = json.loads(text) if p.suffix == ".json" else tomllib.loads(text)
+        except (ValueError, tomllib.TOMLDecodeError) as exc:
+            raise ValueError(f"config file {p} is not valid {'JSON' if p.suffix == '.json' else 'TOML'}: {exc}") from None
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"override {item!r} is not of the form section.key=value")
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        node = data
+        *parents, leaf = key.strip().split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"override {item!r}: {part} is not a section")
+        node[leaf] = value
+    try:
+        return Config.from_dict(data)
+    except TypeError as exc:
+        raise ValueError(f"invalid config: {exc}") from None

@@ -68,7 +68,7 @@ def check_in_box(theta_box: np.ndarray, name: str = "theta_box") -> None:
     if out.any():
         row, col = np.argwhere(out)[0]
         raise ValueError(
-            f"{name} row {row}: {BOX_NAMES[col]} = {theta_box[row, col]!r} is outside the prior box "
+            f"{name} row {row}: {BOX_NAMES[col]} = {float(theta_box[row, col])!r} is outside the prior box "
             f"[{BOX_LOWER[col]}, {BOX_UPPER[col]}] ({int(out.any(axis=1).sum())} rows out of bounds)"
         )
 
@@ -132,12 +132,12 @@ def check_physical(theta: np.ndarray, name: str = "theta") -> None:
     neg = beta < -_SIMPLEX_TOL
     if neg.any():
         row, col = np.argwhere(neg)[0]
-        raise ValueError(f"{name} row {row}: {PHYSICAL_NAMES[1 + col]} = {beta[row, col]!r} < 0")
+        raise ValueError(f"{name} row {row}: {PHYSICAL_NAMES[1 + col]} = {float(beta[row, col])!r} < 0")
     off = np.abs(beta.sum(axis=1) - 1) > _SIMPLEX_TOL
     if off.any():
         row = int(np.argmax(off))
         raise ValueError(
-            f"{name} row {row}: beta1..beta4 sum to {beta[row].sum()!r}, not 1 "
+            f"{name} row {row}: beta1..beta4 sum to {float(beta[row].sum())!r}, not 1 "
             f"({int(off.sum())} rows off the simplex)"
         )
     gam = theta[:, 7:9] <= 0
@@ -150,3 +150,15 @@ def check_physical_in_prior(theta: np.ndarray, name: str = "theta") -> None:
     """Validate physical parameters against the simplex and the prior box (via the box map)."""
     check_physical(theta, name)
     check_in_box(physical_to_box(theta, validate=False), name)
+
+
+def draw_box_prior(n: int, rng: np.random.Generator, z_range: tuple[float, float] = (1e-4, 0.2)
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Draw ``n`` galaxies from SEDflow's box-uniform prior: (theta_box (n, 11), z (n,)).
+
+    z is uniform on (z_lo, z_hi] (the prior's U(0, 0.2] floored at 1e-4, §1.4).
+    """
+    theta = rng.uniform(BOX_LOWER, BOX_UPPER, size=(n, N_BOX))
+    z_lo, z_hi = z_range
+    z = z_hi - (z_hi - z_lo) * rng.random(n)
+    return theta, z

@@ -322,7 +322,7 @@ class SpectralSynthesis:
         if bad.any():
             i = int(np.argmax(bad))
             raise ValueError(
-                f"z[{i}] = {z[i]!r} is outside the model's redshift range "
+                f"z[{i}] = {float(z[i])!r} is outside the model's redshift range "
                 f"(0, {self.z_max}] ({int(bad.sum())} bad values)"
             )
         return z
