@@ -98,3 +98,17 @@ def test_load_config_file_and_overrides(tmp_path):
         load_config(str(bad))
     with pytest.raises(ValueError, match="cannot read config file"):
         load_config(str(tmp_path / "missing.toml"))
+
+
+def test_prior_simplex_options():
+    """D1: uniform sticks favour the youngest basis; the flat Dirichlet has E[beta] = 1/4 each."""
+    from sedflow_dask.sps.parameters import box_to_physical, draw_box_prior
+
+    rng = np.random.default_rng(5)
+    sticks, z = draw_box_prior(40_000, rng)
+    flat, _ = draw_box_prior(40_000, rng, simplex="flat_dirichlet")
+    assert np.all((z > 1e-4) & (z <= 0.2))
+    np.testing.assert_allclose(box_to_physical(sticks)[:, 1:5].mean(0), [1 / 2, 1 / 4, 1 / 8, 1 / 8], atol=0.01)
+    np.testing.assert_allclose(box_to_physical(flat)[:, 1:5].mean(0), [1 / 4] * 4, atol=0.01)
+    with pytest.raises(ValueError, match="simplex"):
+        draw_box_prior(2, rng, simplex="dirichlet")

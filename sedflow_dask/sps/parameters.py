@@ -152,13 +152,21 @@ def check_physical_in_prior(theta: np.ndarray, name: str = "theta") -> None:
     check_in_box(physical_to_box(theta, validate=False), name)
 
 
-def draw_box_prior(n: int, rng: np.random.Generator, z_range: tuple[float, float] = (1e-4, 0.2)
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Draw ``n`` galaxies from SEDflow's box-uniform prior: (theta_box (n, 11), z (n,)).
+def draw_box_prior(n: int, rng: np.random.Generator, z_range: tuple[float, float] = (1e-4, 0.2),
+                   simplex: str = "uniform_sticks") -> tuple[np.ndarray, np.ndarray]:
+    """Draw ``n`` galaxies from SEDflow's prior: (theta_box (n, 11), z (n,)).
 
-    z is uniform on (z_lo, z_hi] (the prior's U(0, 0.2] floored at 1e-4, §1.4).
+    z is uniform on (z_lo, z_hi] (the prior's U(0, 0.2] floored at 1e-4, §1.4). ``simplex``
+    (D1): "uniform_sticks" draws u1, u2, u3 ~ U(0, 1) as PROVABGS and SEDflow do (which favours
+    the youngest SFH basis, E[beta] = (1/2, 1/4, 1/8, 1/8)); "flat_dirichlet" gives a flat
+    Dirichlet(1, 1, 1, 1) on beta (u1 ~ Beta(3, 1), u2 ~ Beta(2, 1), u3 ~ U(0, 1)).
     """
     theta = rng.uniform(BOX_LOWER, BOX_UPPER, size=(n, N_BOX))
+    if simplex == "flat_dirichlet":
+        theta[:, 1] = rng.beta(3.0, 1.0, n)
+        theta[:, 2] = rng.beta(2.0, 1.0, n)
+    elif simplex != "uniform_sticks":
+        raise ValueError(f"simplex must be 'uniform_sticks' or 'flat_dirichlet', not {simplex!r}")
     z_lo, z_hi = z_range
     z = z_hi - (z_hi - z_lo) * rng.random(n)
     return theta, z

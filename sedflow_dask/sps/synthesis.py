@@ -159,7 +159,7 @@ class SpectralSynthesis:
         lsun_erg_s: float | None = None,
         cosmology: str = "Planck13",
         wave_step_factor: int = 1,
-        filter_dz: float = 0.002,
+        filter_dz: float = 0.0005,
         zeropoint: str = "speclite",
         z_max: float = 0.2,
         dtype: torch.dtype = torch.float32,
