@@ -146,8 +146,11 @@ def matmul_gflops(m: int, k: int, n: int, *, workers: int | None = None, repeats
 def flop_estimate(model: PROVABGSModel) -> dict[str, int]:
     """Analytic FLOPs (and exponentials) of one SED from the engine's table shapes.
 
-    flop_per_sed = 2·(C_young + C_old)·W     dense product: weights (n, C) @ bin-SSP tables (C, W)
-                 + 2·S·W                      sparse extras: S = 8 rows (last bin + burst, 2x2 each)
+    flop_per_sed = 2·(C_young + C_old)·W     dense product over the shared bins not in the
+                                              engine's ScaledBinGroup: weights (n, C) @ bin-SSP
+                                              tables (C, W), C = bins x used Z nodes
+                 + 2·S·W                      sparse product: S = 8 rows (last bin + burst, 2x2
+                                              each) + 4 rows (the group's young and old tables)
                  + 2·D·W + 6·W                dust: Chebyshev basis (n, D=11) @ (D, W), then
                                               ×(−τ_ISM), ×e^{−τ_BC}·Y, +O, ×e^{−τ_ISM}, and the
                                               −τ_BC·shape product (~6 elementwise ops per pixel)
@@ -156,17 +159,24 @@ def flop_estimate(model: PROVABGSModel) -> dict[str, int]:
     exp_per_sed  = 2·W                        e^{−τ_BC(λ)} and e^{−τ_ISM(λ)}
     """
     eng = model.engine
-    c_young, w = eng._t_young.shape
-    c_old = eng._t_old.shape[0]
+    w = eng.wave.size
+    ju = eng._n_used_nodes
+    first = eng.group.size if eng.group is not None else 0
+    k = eng.bin_edges.size - 1
+    c_young = max(eng.young_bins.size - first, 0) * ju
+    c_old = (k - max(int(eng.old_bins[0]), first)) * ju
+    sparse_rows = EXTRA_SLOTS + (4 if first else 0)
     d = eng._dust_cheb.shape[0] if eng._dust_cheb is not None else 11
     b2 = eng._band_pairs.shape[2]
-    flop = 2 * (c_young + c_old) * w + 2 * EXTRA_SLOTS * w + (2 * d * w + 6 * w) + 2 * w * b2
+    flop = 2 * (c_young + c_old) * w + 2 * sparse_rows * w + (2 * d * w + 6 * w) + 2 * w * b2
     return {
         "flop_per_sed": int(flop),
         "exp_per_sed": int(2 * w),
         "n_wave": int(w),
         "young_columns": int(c_young),
         "old_columns": int(c_old),
+        "sparse_rows": int(sparse_rows),
+        "grouped_bins": int(first),
     }
 
 
@@ -314,7 +324,7 @@ def run(
         },
         "flop_per_sed": flops["flop_per_sed"],
         "exp_per_sed": flops["exp_per_sed"],
-        "table_shapes": {k: flops[k] for k in ("n_wave", "young_columns", "old_columns")},
+        "table_shapes": {k: flops[k] for k in ("n_wave", "young_columns", "old_columns", "sparse_rows", "grouped_bins")},
         "gflops_achieved": gflops_achieved,
         "fraction_of_sgemm": gflops_achieved / sgemm["model_shape"],
         "variants": variants,

@@ -46,7 +46,8 @@ class SPSConfig:
             speclite-based code including SEDflow) or "exact" (closed form; u differs by 4.2e-4,
             see ``sedflow_dask.sps.filters``).
         dtype: "float32" (fast) or "float64" for the spectral synthesis.
-        chunk_size: galaxies per synthesis block (bounds temporary memory; ~0.1 MB per galaxy).
+        chunk_size: galaxies per synthesis block and thread (bounds temporary memory, ~20 kB per
+            galaxy; 2048 measured fastest on 2 cores, 4096 falls out of the L3 cache).
     """
 
     burst_convention: BurstConvention = "consistent"
@@ -61,7 +62,7 @@ class SPSConfig:
     filter_dz: float = 0.0005
     ab_zeropoint: Literal["speclite", "exact"] = "speclite"
     dtype: Literal["float32", "float64"] = "float32"
-    chunk_size: int = 1024
+    chunk_size: int = 2048
 
     def __post_init__(self) -> None:
         for field, allowed in (

@@ -45,9 +45,11 @@ def test_keys_and_values(result):
     assert result["speedup"] == pytest.approx(result["seds_per_s"] / result["reference_seds_per_s"])
     assert result["gflops_achieved"] == pytest.approx(result["flop_per_sed"] * result["seds_per_s"] / 1e9)
     assert result["fraction_of_sgemm"] == pytest.approx(result["gflops_achieved"] / result["sgemm_gflops_model_shape"])
-    # flop formula from the engine's shapes: W = 880 at 10 Å, 252 bin-SSP columns in total
+    # flop formula from the engine's shapes: W = 880 at 10 Å; the 25 youngest bins (all young
+    # ones included) are tabulated, the other 16 x 6 used Z nodes are the dense product
     shapes = result["table_shapes"]
-    assert shapes["young_columns"] + shapes["old_columns"] == 252
+    assert shapes["grouped_bins"] == 25 and shapes["young_columns"] == 0
+    assert shapes["old_columns"] == (41 - 25) * 6 and shapes["sparse_rows"] == 12
     assert result["exp_per_sed"] == 2 * shapes["n_wave"]
     assert isinstance(result["machine"], dict) and result["machine"]["cpu_count"] >= 1
     for key in ("torch_version", "numpy_version", "ssp_sha256"):

@@ -134,11 +134,13 @@ class BinnedHistory:
         edges: (N, 43) bin edges [Gyr].
         nmf_mass_frac: (N, 42) fraction of the NMF mass formed in each bin (rows sum to 1).
         zh: (N, 42) absolute metallicity at the bin centres, clipped to [Z_MIN, Z_MAX].
+        shape_integral: (N,) Σ_k Δt_k Σ_i β_i B̄_ik [Gyr], the normalisation of the mass fractions.
     """
 
     edges: np.ndarray
     nmf_mass_frac: np.ndarray
     zh: np.ndarray
+    shape_integral: np.ndarray
 
     @property
     def centres(self) -> np.ndarray:
@@ -179,13 +181,29 @@ def nmf_history(beta: np.ndarray, gamma: np.ndarray, t_age: np.ndarray,
     shape_last = np.einsum("ni,in->n", beta, bbar_last)
     widths = np.diff(edges, axis=1)
     mass = np.concatenate([shape, shape_last[:, None]], axis=1) * widths
-    nmf_mass_frac = mass / mass.sum(axis=1, keepdims=True)
+    total = mass.sum(axis=1)
+    nmf_mass_frac = mass / total[:, None]
 
     c_last = 0.5 * (e_last + t_age)
     z_fixed = gamma @ zbase_fixed
     z_last = np.einsum("ni,in->n", gamma, bases.zh(c_last))
     zh = np.clip(np.concatenate([z_fixed, z_last[:, None]], axis=1), Z_MIN, Z_MAX)
-    return BinnedHistory(edges, nmf_mass_frac, zh)
+    return BinnedHistory(edges, nmf_mass_frac, zh, total)
+
+
+def young_single_basis_bins(bases: NMFBases | None = None) -> tuple[int, np.ndarray, np.ndarray]:
+    """The leading fixed bins where only the first SFH basis and the first ZH basis are non-zero.
+
+    Returns (G, B̄_1k Δt_k (G,) [Gyr], Z_1(c_k) (G,)): in those bins every galaxy's NMF masses are
+    β1 · B̄_1k Δt_k up to one per-galaxy factor and its ZH is clip(γ1 Z_1(c_k)), which the
+    synthesis engine exploits (``ScaledBinGroup``).
+    """
+    bases = bases or default_bases()
+    bbar, zbase = _fixed_bin_averages(bases)
+    single = (np.all(bbar[1:] == 0, axis=0) & (zbase[1] == 0)).tolist() + [False]
+    g = single.index(False)
+    widths = np.diff(BIN_EDGES[: g + 1])
+    return g, bbar[0, :g] * widths, zbase[0, :g].copy()
 
 
 def burst_metallicity(gamma: np.ndarray, tburst: np.ndarray, bases: NMFBases | None = None) -> np.ndarray:

@@ -65,6 +65,34 @@ class Dust:
 
 
 @dataclass(frozen=True)
+class ScaledBinGroup:
+    """The first G shared bins, when every galaxy's masses and metallicities in them follow
+
+        mass_k = s · shape_k,    Z_k = clip(10^u · factor_k, z_clip)
+
+    for two per-galaxy scalars (s, u). Their summed spectrum is then a piecewise-linear function
+    of u alone (metallicity weights are linear in log Z between table nodes, and the clip is
+    piecewise linear too), which the engine tabulates exactly at its breakpoints: the group costs
+    an interpolation between two table rows per galaxy instead of G bins x Z-nodes of the dense
+    product. (PROVABGS: the bins younger than ~0.3 Gyr, where only the first SFH and ZH bases
+    are non-zero; s ∝ β1, u = log10 γ1.)
+
+    Attributes:
+        shape: (G,) mass per unit s in each bin [M_sun].
+        factor: (G,) metallicity per unit 10^u in each bin.
+        z_clip: (Z_min, Z_max) absolute metallicity clip.
+    """
+
+    shape: np.ndarray
+    factor: np.ndarray
+    z_clip: tuple[float, float]
+
+    @property
+    def size(self) -> int:
+        return int(np.size(self.shape))
+
+
+@dataclass(frozen=True)
 class Populations:
     """Everything the engine needs about N galaxies' stars.
 
@@ -72,11 +100,15 @@ class Populations:
         bin_mass: (N, K) M_sun formed in each of the engine's shared bins.
         bin_metallicity: (N, K) absolute Z in each shared bin.
         extra: extra populations (see ExtraPopulation).
+        group: optional (s, u), each (N,): the same galaxies' first G bins in the form of the
+            engine's ``ScaledBinGroup`` (bin_mass/bin_metallicity there must agree with it;
+            the engine then uses the faster tabulated form for the spectra).
     """
 
     bin_mass: np.ndarray
     bin_metallicity: np.ndarray
     extra: tuple[ExtraPopulation, ...] = field(default_factory=tuple)
+    group: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def n(self) -> int:
@@ -144,6 +176,8 @@ class SpectralSynthesis:
         dtype: torch dtype of the synthesis.
         chunk_size: galaxies per block.
         threads: blocks computed concurrently (default: torch's intra-op thread count).
+        group: a ScaledBinGroup of the first shared bins (see there), used when inputs carry
+            ``Populations.group``.
     """
 
     def __init__(
@@ -163,8 +197,9 @@ class SpectralSynthesis:
         zeropoint: str = "speclite",
         z_max: float = 0.2,
         dtype: torch.dtype = torch.float32,
-        chunk_size: int = 1024,
+        chunk_size: int = 2048,
         threads: int | None = None,
+        group: ScaledBinGroup | None = None,
     ) -> None:
         if age_rule not in ("centre", "average"):
             raise ValueError(f"age_rule must be 'centre' or 'average', not {age_rule!r}")
@@ -213,7 +248,16 @@ class SpectralSynthesis:
         t_old = np.einsum("ka,ajw->kjw", old_w[self.old_bins], lum[:, used]).reshape(-1, n_w)
         self._t_young = torch.as_tensor(t_young, dtype=dtype)
         self._t_old = torch.as_tensor(t_old, dtype=dtype)
-        self._t_native = torch.as_tensor(lum.reshape(-1, n_w), dtype=dtype)  # rows a*J + j
+        self._n_used_nodes = int(used.size)
+        self.group = group
+        # Rows of the sparse product: the native table (row a*J + j), then the group's tables.
+        sparse_rows = [lum.reshape(-1, n_w)]
+        if group is not None:
+            self._group_u, group_young, group_old = self._tabulate_group(group, young_w, old_w, lum)
+            self._group_young_row = sparse_rows[0].shape[0]
+            self._group_old_row = self._group_young_row + self._group_u.size
+            sparse_rows += [group_young, group_old]
+        self._t_sparse = torch.as_tensor(np.concatenate(sparse_rows), dtype=dtype)
 
         a, b, ell = diffuse_curve_terms(self.wave)
         self._dust_a = torch.as_tensor(a, dtype=dtype)
@@ -223,7 +267,7 @@ class SpectralSynthesis:
         cheb = _chebyshev_dust_curve(a, b, ell)
         self._dust_cheb = None if cheb is None else torch.as_tensor(cheb, dtype=dtype)
         self._zeta_nodes_t = torch.as_tensor(self.zeta_nodes, dtype=dtype)
-        self._first_node, self._n_used_nodes = int(used[0]), int(used.size)
+        self._first_node = int(used[0])
         # Youth only depends on age, and bins are age-ordered: young bins form a prefix, old a suffix.
         assert np.array_equal(self.young_bins, np.arange(self.young_bins.size))
         assert np.array_equal(self.old_bins, np.arange(self.old_bins[0], wage.shape[0]))
@@ -235,6 +279,31 @@ class SpectralSynthesis:
         # Pair each redshift node with the next so that one product gives both interpolants.
         pair = np.concatenate([bands.table[:-1], bands.table[1:]], axis=2)  # (nz-1, W, 2*nb)
         self._band_pairs = torch.as_tensor(pair, dtype=dtype)
+
+    def _tabulate_group(self, group: ScaledBinGroup, young_w: np.ndarray, old_w: np.ndarray,
+                        lum: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The group's young and old spectra (B, W) at every breakpoint u_b of their u-dependence."""
+        g = group.size
+        if g > self.bin_edges.size - 1 or np.shape(group.factor) != (g,):
+            raise ValueError("ScaledBinGroup: shape and factor must have one entry per grouped bin")
+        with np.errstate(divide="ignore"):
+            log_f = np.log10(np.asarray(group.factor, dtype=np.float64))
+        log_lo, log_hi = np.log10(group.z_clip[0]), np.log10(group.z_clip[1])
+        # u where some bin's ζ crosses a table node or its clip starts: the only kinks of F(u).
+        nodes = np.concatenate([self.zeta_nodes + self.zeta_shift, [log_lo, log_hi]])
+        kinks = (nodes[:, None] - log_f[None, :]).ravel()
+        kinks = kinks[np.isfinite(kinks)]
+        u = np.unique(kinks)
+        u = u[(u >= kinks.min()) & (u <= kinks.max())]
+        metal = np.clip(10.0 ** u[:, None] * group.factor[None, :], *group.z_clip)  # (B, G)
+        zw = self.metallicity_weights(metal)
+        dense = np.zeros(metal.shape + (self.n_z,))
+        np.put_along_axis(dense, zw.index, zw.weight, axis=-1)
+        dense *= np.asarray(group.shape, dtype=np.float64)[None, :, None]
+        flat = dense.reshape(u.size, -1)
+        young = flat @ np.einsum("ka,ajw->kjw", young_w[:g], lum).reshape(flat.shape[1], -1)
+        old = flat @ np.einsum("ka,ajw->kjw", old_w[:g], lum).reshape(flat.shape[1], -1)
+        return u, young, old
 
     # ------------------------------------------------------------------ inputs
     def _used_nodes(self, metallicity_range: tuple[float, float] | None) -> np.ndarray:
@@ -266,23 +335,43 @@ class SpectralSynthesis:
         return dense_to_sparse(age_average_weights(self.log_age, pop.t_lo * 1e9, pop.t_hi * 1e9))
 
     def _extra_slots(self, pops: Populations) -> "_ExtraSlots":
-        """Flattened table rows and young/old weights (each (N, S)) of all extra populations."""
-        idx, w_young, w_old = [], [], []
+        """Rows of the sparse-product table and their weights, for the young and the old component.
+
+        Extra populations take 2 ages x 2 metallicities of the native table each (young or old
+        by table age); the bin group (when used) two rows of each of its young and old tables.
+        """
+        young_rows, young_w, old_rows, old_w = [], [], [], []
         for pop in pops.extra:
             aw = self.extra_age_weights(pop)
             zw = self.metallicity_weights(pop.metallicity)
-            rows = aw.index[:, :, None] * self.n_z + zw.index[:, None, :]
-            w = aw.weight[:, :, None] * zw.weight[:, None, :] * pop.mass[:, None, None]
-            young = self.young_node[aw.index][:, :, None] & pop.birth_cloud
-            n = rows.shape[0]
-            idx.append(rows.reshape(n, -1))
-            w_young.append(np.where(young, w, 0.0).reshape(n, -1))
-            w_old.append(np.where(young, 0.0, w).reshape(n, -1))
-        if not idx:
-            return _ExtraSlots(np.zeros((pops.n, 0), np.int64), None, None)
-        w_young_all = np.concatenate(w_young, 1)
-        return _ExtraSlots(np.concatenate(idx, 1), w_young_all if w_young_all.any() else None,
-                           np.concatenate(w_old, 1))
+            n = aw.index.shape[0]
+            rows = (aw.index[:, :, None] * self.n_z + zw.index[:, None, :]).reshape(n, -1)
+            w = (aw.weight[:, :, None] * zw.weight[:, None, :] * pop.mass[:, None, None]).reshape(n, -1)
+            young = np.repeat(self.young_node[aw.index] & pop.birth_cloud, zw.index.shape[1], axis=1)
+            old_rows.append(rows)
+            old_w.append(np.where(young, 0.0, w))
+            if young.any():
+                young_rows.append(rows)
+                young_w.append(np.where(young, w, 0.0))
+        if self._uses_group(pops):
+            scale, u = pops.group
+            grid = self._group_u
+            uc = np.clip(u, grid[0], grid[-1])  # F(u) is constant beyond the outermost kinks
+            b = np.clip(np.searchsorted(grid, uc, side="right") - 1, 0, grid.size - 2)
+            t = (uc - grid[b]) / (grid[b + 1] - grid[b])
+            w = np.stack([scale * (1 - t), scale * t], axis=1)
+            young_rows.append(np.stack([b, b + 1], axis=1) + self._group_young_row)
+            young_w.append(w)
+            old_rows.append(np.stack([b, b + 1], axis=1) + self._group_old_row)
+            old_w.append(w)
+
+        def cat(parts):
+            return np.concatenate(parts, 1) if parts else np.zeros((pops.n, 0))
+
+        return _ExtraSlots(cat(young_rows).astype(np.int64), cat(young_w), cat(old_rows).astype(np.int64), cat(old_w))
+
+    def _uses_group(self, pops: Populations) -> bool:
+        return self.group is not None and pops.group is not None
 
     def check_inputs(self, pops: Populations, dust: Dust | None) -> None:
         """Raise ValueError naming the first malformed input (shapes, non-finite values, ranges)."""
@@ -313,6 +402,11 @@ class SpectralSynthesis:
                 arr = getattr(dust, name)
                 if np.shape(arr) != (n,) or not np.all(np.isfinite(arr)):
                     raise ValueError(f"dust {name} must be finite with shape ({n},)")
+        if pops.group is not None:
+            if self.group is None:
+                raise ValueError("Populations.group is given but the engine has no ScaledBinGroup")
+            if any(np.shape(a) != (n,) or not np.all(np.isfinite(a)) for a in pops.group):
+                raise ValueError(f"Populations.group must be two finite arrays of shape ({n},)")
 
     def check_redshift(self, z: np.ndarray) -> np.ndarray:
         """Return z as float64 (N,), or raise ValueError when outside (0, z_max] or not finite."""
@@ -348,22 +442,23 @@ class SpectralSynthesis:
     def _components(self, pops: Populations) -> tuple[torch.Tensor | None, torch.Tensor]:
         """Unattenuated young (None if there is none) and old rest spectra (n, W) of one block."""
         dt = self.dtype
-        mass = torch.as_tensor(pops.bin_mass, dtype=dt)
-        dense = self._dense_metallicity_weights(torch.as_tensor(pops.bin_metallicity, dtype=dt), mass)
-        n = dense.shape[0]
-        # Young bins are a prefix and old bins a suffix of the (age-ordered) shared bins, so both
-        # products read strided views of one weight array.
-        young = dense[:, : self.young_bins.size].reshape(n, -1) @ self._t_young if self.young_bins.size else None
-        old = dense[:, self.old_bins[0]:].reshape(n, -1) @ self._t_old
+        first = self.group.size if self._uses_group(pops) else 0
+        mass = torch.as_tensor(pops.bin_mass[:, first:], dtype=dt)
+        dense = self._dense_metallicity_weights(torch.as_tensor(pops.bin_metallicity[:, first:], dtype=dt), mass)
+        n, ju = dense.shape[0], self._n_used_nodes
+        # Young bins are a prefix and old bins a suffix of the (age-ordered) shared bins, so the
+        # products read strided views of one weight array and row ranges of the bin tables.
+        n_young = self.young_bins.size - first
+        young = dense[:, :n_young].reshape(n, -1) @ self._t_young[first * ju:] if n_young > 0 else None
+        old_start = max(int(self.old_bins[0]), first)
+        old = dense[:, old_start - first:].reshape(n, -1) @ self._t_old[(old_start - self.old_bins[0]) * ju:]
         extra = self._extra_slots(pops)
-        if extra.rows.shape[1]:
-            # Each extra population touches 2 ages x 2 metallicities of the native table: a
-            # sparse product reads only those rows.
-            n_rows = self._t_native.shape[0]
-            old.addmm_(extra.sparse(extra.w_old, n_rows, dt), self._t_native)
-            if extra.w_young is not None:
-                add = extra.sparse(extra.w_young, n_rows, dt) @ self._t_native
-                young = add if young is None else young.add_(add)
+        if extra.old_rows.shape[1] or extra.young_rows.shape[1]:
+            # One sparse product serves both components: rows [young weights; old weights].
+            both = extra.sparse(self._t_sparse.shape[0], dt) @ self._t_sparse
+            old.add_(both[n:])
+            if extra.young_rows.shape[1]:
+                young = both[:n] if young is None else young.add_(both[:n])
         return young, old
 
     def _transmission_ism(self, n_dust: torch.Tensor, tau_ism: torch.Tensor) -> torch.Tensor:
@@ -495,18 +590,23 @@ def _single_threaded_torch():
 
 @dataclass(frozen=True)
 class _ExtraSlots:
-    """Rows of the flattened native table (a*J + j) and their young/old weights, each (N, S)."""
+    """Rows of the sparse-product table and their weights: (N, S_young) and (N, S_old)."""
 
-    rows: np.ndarray
-    w_young: np.ndarray | None
-    w_old: np.ndarray | None
+    young_rows: np.ndarray
+    young_w: np.ndarray
+    old_rows: np.ndarray
+    old_w: np.ndarray
 
-    def sparse(self, weights: np.ndarray, n_cols: int, dtype: torch.dtype) -> torch.Tensor:
-        rows = torch.as_tensor(self.rows)
-        n, s = rows.shape
-        crow = torch.arange(0, n * s + 1, s)
-        return torch.sparse_csr_tensor(crow, rows.reshape(-1), torch.as_tensor(weights, dtype=dtype).reshape(-1),
-                                       size=(n, n_cols), check_invariants=False)
+    def sparse(self, n_cols: int, dtype: torch.dtype) -> torch.Tensor:
+        """CSR (2N, n_cols): the young weights' rows, then the old weights' rows."""
+        n, s_young = self.young_rows.shape
+        s_old = self.old_rows.shape[1]
+        crow = torch.cat([torch.arange(0, n * s_young + 1, max(s_young, 1)) if s_young else torch.zeros(n + 1, dtype=torch.int64),
+                          n * s_young + torch.arange(s_old, n * s_old + 1, max(s_old, 1)) if s_old
+                          else torch.full((n,), n * s_young, dtype=torch.int64)])
+        cols = torch.as_tensor(np.concatenate([self.young_rows.ravel(), self.old_rows.ravel()]))
+        values = torch.as_tensor(np.concatenate([self.young_w.ravel(), self.old_w.ravel()]), dtype=dtype)
+        return torch.sparse_csr_tensor(crow, cols, values, size=(2 * n, n_cols), check_invariants=False)
 
 
 def unsort(values: np.ndarray, order: np.ndarray) -> np.ndarray:
@@ -521,7 +621,8 @@ def _take(pops: Populations, order: np.ndarray | slice) -> Populations:
         ExtraPopulation(p.mass[order], p.metallicity[order], p.t_lo[order], p.t_hi[order], p.birth_cloud)
         for p in pops.extra
     )
-    return Populations(pops.bin_mass[order], pops.bin_metallicity[order], extra)
+    group = None if pops.group is None else (pops.group[0][order], pops.group[1][order])
+    return Populations(pops.bin_mass[order], pops.bin_metallicity[order], extra, group)
 
 
 def _take_dust(dust: Dust | None, order: np.ndarray | slice) -> Dust | None:
