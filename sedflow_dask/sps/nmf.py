@@ -92,7 +92,7 @@ class NMFBases:
     zh: PiecewiseLinear
 
     @classmethod
-    def load(cls, directory: str | Path | None = None) -> "NMFBases":
+    def load(cls, directory: str | Path | None = None) -> NMFBases:
         """Load the PROVABGS tables with upstream's ordering rules (reverse time, reorder rows)."""
         d = Path(directory) if directory is not None else _data_dir()
         t = np.loadtxt(d / "sfh_t_int.txt")[::-1]

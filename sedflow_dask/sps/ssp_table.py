@@ -33,7 +33,8 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -379,7 +380,7 @@ class SSPTable:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], verify: bool = True) -> "SSPTable":
+    def load(cls, path: str | os.PathLike[str], verify: bool = True) -> SSPTable:
         """Read a table written by :meth:`save`.
 
         Raises FileNotFoundError if ``path`` does not exist and ValueError (naming the file

@@ -214,7 +214,7 @@ class SpectralSynthesis:
         self.threads = int(threads) if threads is not None else torch.get_num_threads()
         self.log_age = np.log10(table.age_yr)
         self.zeta_nodes = np.log10(table.z_abs / table.zsun)
-        self.zeta_shift = float(np.log10((metallicity_reference or table.zsun)))
+        self.zeta_shift = float(np.log10(metallicity_reference or table.zsun))
         self.young_node = table.age_yr <= young_age_yr * (1 + 1e-9)
 
         lum, edges = _coarsen_table(table, wave_step_factor)
@@ -225,7 +225,6 @@ class SpectralSynthesis:
         if z_max > z_hi:
             raise ValueError(f"the SSP table's wavelength range covers ugriz only up to z = {z_hi:.4f}")
         self.z_min_covered, self.z_max = z_lo, float(z_max)
-        self._lum64 = lum  # (A, J, W) float64
 
         # Shared bins: age weights (K, A), split by node youth, contracted with the table.
         centres = 0.5 * (self.bin_edges[1:] + self.bin_edges[:-1])
@@ -334,7 +333,7 @@ class SpectralSynthesis:
             return age_point_weights(self.log_age, centre * 1e9)
         return dense_to_sparse(age_average_weights(self.log_age, pop.t_lo * 1e9, pop.t_hi * 1e9))
 
-    def _extra_slots(self, pops: Populations) -> "_ExtraSlots":
+    def _extra_slots(self, pops: Populations) -> _ExtraSlots:
         """Rows of the sparse-product table and their weights, for the young and the old component.
 
         Extra populations take 2 ages x 2 metallicities of the native table each (young or old
