@@ -1,5 +1,5 @@
 # Every target bootstraps .venv from nothing (torch's local CPU wheel first) and is idempotent:
-# the install step reruns only when pyproject.toml changes.
+# the install step reruns only when pyproject.toml or constraints.txt changes.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -11,11 +11,11 @@ PYTEST_ARGS ?=
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "$(TORCH_PIN)"
-	$(PY) -m pip install --quiet -e ".[test,slurm]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[test,slurm]"
 	touch $(STAMP)
 
 demo: $(STAMP)
