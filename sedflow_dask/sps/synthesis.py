@@ -278,6 +278,11 @@ class SpectralSynthesis:
         # Pair each redshift node with the next so that one product gives both interpolants.
         pair = np.concatenate([bands.table[:-1], bands.table[1:]], axis=2)  # (nz-1, W, 2*nb)
         self._band_pairs = torch.as_tensor(pair, dtype=dtype)
+        # Rest wavelengths each redshift cell's bands see: a block of galaxies sorted by z only
+        # needs the union of its cells' ranges (~15 % of the grid is unseen at any one z).
+        seen = np.any(pair != 0, axis=2)
+        self._cell_first = np.argmax(seen, axis=1)
+        self._cell_stop = seen.shape[1] - np.argmax(seen[:, ::-1], axis=1)
 
     def _tabulate_group(self, group: ScaledBinGroup, young_w: np.ndarray, old_w: np.ndarray,
                         lum: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -438,8 +443,8 @@ class SpectralSynthesis:
         dense.scatter_add_(2, j.add_(1).unsqueeze(-1), upper.unsqueeze(-1))
         return dense
 
-    def _components(self, pops: Populations) -> tuple[torch.Tensor | None, torch.Tensor]:
-        """Unattenuated young (None if there is none) and old rest spectra (n, W) of one block."""
+    def _components(self, pops: Populations, cols: slice = slice(None)) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """Unattenuated young (None if there is none) and old rest spectra (n, W[cols]) of one block."""
         dt = self.dtype
         first = self.group.size if self._uses_group(pops) else 0
         mass = torch.as_tensor(pops.bin_mass[:, first:], dtype=dt)
@@ -448,20 +453,21 @@ class SpectralSynthesis:
         # Young bins are a prefix and old bins a suffix of the (age-ordered) shared bins, so the
         # products read strided views of one weight array and row ranges of the bin tables.
         n_young = self.young_bins.size - first
-        young = dense[:, :n_young].reshape(n, -1) @ self._t_young[first * ju:] if n_young > 0 else None
+        young = dense[:, :n_young].reshape(n, -1) @ self._t_young[first * ju:, cols] if n_young > 0 else None
         old_start = max(int(self.old_bins[0]), first)
-        old = dense[:, old_start - first:].reshape(n, -1) @ self._t_old[(old_start - self.old_bins[0]) * ju:]
+        old = dense[:, old_start - first:].reshape(n, -1) @ self._t_old[(old_start - self.old_bins[0]) * ju:, cols]
         extra = self._extra_slots(pops)
         if extra.old_rows.shape[1] or extra.young_rows.shape[1]:
             # One sparse product serves both components: rows [young weights; old weights].
-            both = extra.sparse(self._t_sparse.shape[0], dt) @ self._t_sparse
+            # (The CSR kernel wants a contiguous table: take the columns after the product.)
+            both = (extra.sparse(self._t_sparse.shape[0], dt) @ self._t_sparse)[:, cols]
             old.add_(both[n:])
             if extra.young_rows.shape[1]:
                 young = both[:n] if young is None else young.add_(both[:n])
         return young, old
 
-    def _transmission_ism(self, n_dust: torch.Tensor, tau_ism: torch.Tensor) -> torch.Tensor:
-        """exp(−τ_ISM(λ)) for (n, 1) dust parameters: (n, W)."""
+    def _transmission_ism(self, n_dust: torch.Tensor, tau_ism: torch.Tensor, cols: slice = slice(None)) -> torch.Tensor:
+        """exp(−τ_ISM(λ)) for (n, 1) dust parameters: (n, W[cols])."""
         if self._dust_cheb is not None and bool(((n_dust >= _N_DUST_LO) & (n_dust <= _N_DUST_HI)).all()):
             # (a + n b) e^{nℓ} as a Chebyshev series in n: a small product instead of one
             # exponential per wavelength (fit error checked at construction).
@@ -469,14 +475,14 @@ class SpectralSynthesis:
             basis = [torch.ones_like(x), x]
             for _ in range(self._dust_cheb.shape[0] - 2):
                 basis.append(2 * x * basis[-1] - basis[-2])
-            curve = torch.cat(basis, dim=1) @ self._dust_cheb
+            curve = torch.cat(basis, dim=1) @ self._dust_cheb[:, cols]
         else:
-            curve = torch.exp(n_dust * self._dust_ell).mul_(self._dust_a + n_dust * self._dust_b)
+            curve = torch.exp(n_dust * self._dust_ell[cols]).mul_(self._dust_a[cols] + n_dust * self._dust_b[cols])
         return curve.mul_(-tau_ism).exp_()
 
-    def _luminosity(self, pops: Populations, dust: Dust | None) -> torch.Tensor:
-        """Rest spectra (n, W) of one block: L = e^{−τ_ISM} (O + e^{−τ_BC} Y), or Y + O without dust."""
-        young, old = self._components(pops)
+    def _luminosity(self, pops: Populations, dust: Dust | None, cols: slice = slice(None)) -> torch.Tensor:
+        """Rest spectra (n, W[cols]) of one block: L = e^{−τ_ISM} (O + e^{−τ_BC} Y), or Y + O without dust."""
+        young, old = self._components(pops, cols)
         if dust is None:
             return old if young is None else old.add_(young)
         dt = self.dtype
@@ -484,8 +490,8 @@ class SpectralSynthesis:
         tau_ism = torch.as_tensor(dust.tau_ism, dtype=dt)[:, None]
         if young is not None:
             tau_bc = torch.as_tensor(dust.tau_bc, dtype=dt)[:, None]
-            old.add_(young.mul_(torch.exp(-tau_bc * self._bc_shape)))
-        return old.mul_(self._transmission_ism(n_d, tau_ism))
+            old.add_(young.mul_(torch.exp(-tau_bc * self._bc_shape[cols])))
+        return old.mul_(self._transmission_ism(n_d, tau_ism, cols))
 
     def spectra_block(self, pops: Populations, dust: Dust | None = None) -> np.ndarray:
         """Rest-frame spectra (n, W) [L_sun/Å] of one block of validated inputs."""
@@ -493,9 +499,11 @@ class SpectralSynthesis:
 
     def photometry_block(self, pops: Populations, z: np.ndarray, dust: Dust | None = None) -> np.ndarray:
         """AB maggies (n, 5) of one block of validated inputs with ``z`` sorted ascending."""
-        lum = self._luminosity(pops, dust)
         pos = z / self._filter_dz
         cell = np.minimum(pos.astype(np.int64), self._n_filter_z - 2)
+        span = slice(int(cell[0]), int(cell[-1]) + 1)
+        cols = slice(int(self._cell_first[span].min()), int(self._cell_stop[span].max()))
+        lum = self._luminosity(pops, dust, cols)
         frac = torch.as_tensor(pos - cell, dtype=self.dtype)[:, None]
         nb = len(self.bands)
         res = torch.empty((lum.shape[0], nb), dtype=self.dtype)
@@ -503,7 +511,7 @@ class SpectralSynthesis:
         # products instead of per-galaxy filter interpolation.
         bounds = np.flatnonzero(np.diff(cell)) + 1
         for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, cell.size]):
-            both = lum[lo:hi] @ self._band_pairs[cell[lo]]
+            both = lum[lo:hi] @ self._band_pairs[cell[lo], cols]
             res[lo:hi] = torch.lerp(both[:, :nb], both[:, nb:], frac[lo:hi])
         scale = self.lsun_erg_s / (4 * np.pi * self.cosmology.luminosity_distance_cm(z) ** 2)
         return res.double().numpy() * scale[:, None]
