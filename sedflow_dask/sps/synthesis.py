@@ -298,7 +298,6 @@ class SpectralSynthesis:
         kinks = (nodes[:, None] - log_f[None, :]).ravel()
         kinks = kinks[np.isfinite(kinks)]
         u = np.unique(kinks)
-        u = u[(u >= kinks.min()) & (u <= kinks.max())]
         metal = np.clip(10.0 ** u[:, None] * group.factor[None, :], *group.z_clip)  # (B, G)
         zw = self.metallicity_weights(metal)
         dense = np.zeros(metal.shape + (self.n_z,))
