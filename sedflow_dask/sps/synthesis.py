@@ -469,7 +469,8 @@ class SpectralSynthesis:
         """exp(−τ_ISM(λ)) for (n, 1) dust parameters: (n, W[cols])."""
         if self._dust_cheb is not None and bool(((n_dust >= _N_DUST_LO) & (n_dust <= _N_DUST_HI)).all()):
             # (a + n b) e^{nℓ} as a Chebyshev series in n: a small product instead of one
-            # exponential per wavelength (fit error checked at construction).
+            # exponential per wavelength (fit error checked at construction). −τ multiplies
+            # the result, not the basis: with exponents up to ~40 the basis route loses float32 digits.
             x = (2 * n_dust - (_N_DUST_LO + _N_DUST_HI)) / (_N_DUST_HI - _N_DUST_LO)
             basis = [torch.ones_like(x), x]
             for _ in range(self._dust_cheb.shape[0] - 2):
@@ -489,7 +490,7 @@ class SpectralSynthesis:
         tau_ism = torch.as_tensor(dust.tau_ism, dtype=dt)[:, None]
         if young is not None:
             tau_bc = torch.as_tensor(dust.tau_bc, dtype=dt)[:, None]
-            old.add_(young.mul_(torch.exp(-tau_bc * self._bc_shape[cols])))
+            old.add_(young.mul_((-tau_bc * self._bc_shape[cols]).exp_()))
         return old.mul_(self._transmission_ism(n_d, tau_ism, cols))
 
     def spectra_block(self, pops: Populations, dust: Dust | None = None) -> np.ndarray:
