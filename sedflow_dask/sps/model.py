@@ -154,9 +154,10 @@ class PROVABGSModel:
     def _burst_fraction(th: np.ndarray, t_age: np.ndarray) -> np.ndarray:
         return np.where(th[:, 6] < t_age, th[:, 5], 0.0)
 
-    def _populations(self, th: np.ndarray, z: np.ndarray) -> tuple[Populations, Dust]:
+    def _populations(self, th: np.ndarray, z: np.ndarray,
+                     history: tuple[np.ndarray, BinnedHistory] | None = None) -> tuple[Populations, Dust]:
         """The engine's inputs for validated parameters: 41 shared bins, the last bin, the burst."""
-        t_age, hist = self._history(th, z)
+        t_age, hist = history if history is not None else self._history(th, z)
         mass = 10.0 ** th[:, 0]
         fb_eff = self._burst_fraction(th, t_age)
         f_nmf = fb_eff if self.config.burst_convention == "consistent" else th[:, 5]
@@ -249,7 +250,7 @@ class PROVABGSModel:
         th, zz = self._validated(theta, z, space)
         t_age, hist = self._history(th, zz)
         full = self._full_history(th, t_age, hist)
-        pops, _ = self._populations(th, zz)
+        pops, _ = self._populations(th, zz, (t_age, hist))
         mass = 10.0 ** th[:, 0]
         surviving = self.engine.surviving_mass(pops)
 
