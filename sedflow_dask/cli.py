@@ -7,6 +7,7 @@ Every subcommand takes ``--config FILE`` (TOML or JSON, the sections of
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 import time
@@ -18,9 +19,15 @@ from . import __version__
 from .config import Config, load_config
 
 _EXIT_USAGE = 2
+#: Modules that add a stage's subcommands: each has ``register(subparsers)``; handlers are
+#: called as ``func(args, config)`` and return the exit status.
+STAGE_CLIS: tuple[str, ...] = (
+    "sedflow_dask.simulate.cli",
+    "sedflow_dask.noise.cli",
+)
 
 
-def _add_config_args(p: argparse.ArgumentParser) -> None:
+def add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE", help="run configuration (TOML or JSON)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config value, e.g. --set sps.ssp_age_rule=average (repeatable)")
@@ -189,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="run the main job on the embedded default data")
-    _add_config_args(demo)
+    add_config_args(demo)
     demo.add_argument("--n", type=int, default=8, help="galaxies to show (default 8)")
     demo.add_argument("--n-timing", type=int, default=100_000, help="galaxies for the speed check")
     demo.add_argument("--seed", type=int, default=None, help="seed (default: the config's)")
@@ -201,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("spectrum", cmd_sps_spectrum, "rest- or observed-frame spectra as CSV"),
     ):
         p = sps.add_parser(name, help=helptext)
-        _add_config_args(p)
+        add_config_args(p)
         p.add_argument("--theta", action="append", default=[], metavar="V1,V2,...",
                        help="one galaxy's parameters, comma-separated (repeatable)")
         p.add_argument("--space", choices=("physical", "box"), default="physical",
@@ -218,9 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--no-dust", action="store_true", help="intrinsic (unattenuated) spectra")
             p.add_argument("--out", metavar="FILE", help="write CSV here instead of stdout")
     info = sps.add_parser("table-info", help="provenance of an SSP table (default: the shipped one)")
-    _add_config_args(info)
+    add_config_args(info)
     info.add_argument("--table", metavar="FILE", help="an SSP table .npz")
     info.set_defaults(func=cmd_sps_table_info)
+    for module in STAGE_CLIS:
+        importlib.import_module(module).register(sub)
     return parser
 
 

@@ -92,17 +92,173 @@ class SPSConfig:
         return cls(**data)
 
 
+def _check_choices(section: str, obj: Any, choices: dict[str, tuple]) -> None:
+    for name, allowed in choices.items():
+        value = getattr(obj, name)
+        if value not in allowed:
+            raise ValueError(f"{section}.{name} = {value!r}; expected one of {allowed}")
+
+
+def _section_from_dict(cls, data: dict[str, Any], section: str):
+    if not isinstance(data, dict):
+        raise ValueError(f"config section [{section}] must be a table, got {type(data).__name__}")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - known
+    if unknown:
+        raise ValueError(f"unknown keys in config section [{section}]: {sorted(unknown)}")
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """Where Dask work runs.
+
+    Attributes:
+        scheduler: address of a running scheduler (``tcp://host:8786``); None starts a
+            ``distributed.LocalCluster`` of worker processes on this machine.
+        n_workers: LocalCluster worker processes (None: one per core).
+        threads_per_worker: threads per worker process; torch in a worker uses as many.
+        memory_limit: per-worker memory limit of the LocalCluster ("auto" splits the RAM).
+        dashboard_address: where the LocalCluster serves its dashboard (":0" picks a free port).
+    """
+
+    scheduler: str | None = None
+    n_workers: int | None = None
+    threads_per_worker: int = 1
+    memory_limit: str = "auto"
+    dashboard_address: str = ":8787"
+
+    def __post_init__(self) -> None:
+        if self.n_workers is not None and self.n_workers < 1 or self.threads_per_worker < 1:
+            raise ValueError("cluster.n_workers and cluster.threads_per_worker must be >= 1")
+
+
+@dataclass(frozen=True)
+class NoiseConfig:
+    """The photometric noise model (SEDflow §3.2) and the out-of-support noise test.
+
+    Attributes:
+        model: path of a noise-model JSON artifact; None uses the one shipped with the package
+            (derived from SDSS depths).
+        bin_width: magnitude bin width [mag] when fitting (``sedflow noise fit``).
+        min_count: fewest galaxies in a fitted bin.
+        outlier_sigma: a galaxy is a noise outlier when σ > μ + outlier_sigma · s in any band.
+    """
+
+    model: str | None = None
+    bin_width: float = 0.2
+    min_count: int = 10
+    outlier_sigma: float = 3.0
+
+    def __post_init__(self) -> None:
+        if self.bin_width <= 0 or self.min_count < 1 or self.outlier_sigma <= 0:
+            raise ValueError("noise.bin_width and noise.outlier_sigma must be > 0, noise.min_count >= 1")
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """Training-set simulation (``sedflow simulate``).
+
+    Attributes:
+        n: rows to keep (after the noise model's drop rules); 1,131,561 is the paper's set.
+        chunk_rows: galaxies drawn per chunk (one task, one Parquet file, one random stream).
+        z_min, z_max: redshift prior U(z_min, z_max] (the paper's U(0, 0.2) floored at 1e-4).
+        simplex: prior on the SFH coefficients (D1): "uniform_sticks" (paper) or "flat_dirichlet".
+        colour_quantile: quantile of each training colour recorded for the out-of-support test
+            (0.001: "bluer than 99.9 % of the training set").
+    """
+
+    n: int = 1_131_561
+    chunk_rows: int = 131_072
+    z_min: float = 1e-4
+    z_max: float = 0.2
+    simplex: Literal["uniform_sticks", "flat_dirichlet"] = "uniform_sticks"
+    colour_quantile: float = 0.001
+
+    def __post_init__(self) -> None:
+        _check_choices("simulate", self, {"simplex": ("uniform_sticks", "flat_dirichlet")})
+        if self.n < 1 or self.chunk_rows < 1:
+            raise ValueError("simulate.n and simulate.chunk_rows must be >= 1")
+        if not 0 < self.z_min < self.z_max <= 0.2:
+            raise ValueError(f"simulate: need 0 < z_min < z_max <= 0.2; got {self.z_min}, {self.z_max}")
+        if not 0 < self.colour_quantile < 0.5:
+            raise ValueError("simulate.colour_quantile must lie in (0, 0.5)")
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """NSA ingestion (``sedflow ingest``; ``docs/nsa-ingest.md``).
+
+    Attributes:
+        photometry: "sersic" (the paper's ``NMGY``/``SERSIC_NMGY``) or "elpetro" (v1 only).
+        flag_preset: SDSS photo-flag cut: "sedflow2022" (the paper), "sdss_clean_extended",
+            "sdss_clean_point".
+        flag_mode: "object" (the 64-bit object flags) or "per_band" (every band in flag_bands).
+        flag_bands: bands checked in per_band mode.
+        psf_err_band: band whose PSF magnitude error the sdss_clean_* presets check.
+        missing_flags: a galaxy absent from the flags table is "exclude"d (status cut) or "keep"t.
+        dflags_cut: also cut NSA DFLAGS bits 0–2 in any ugriz band (off in the paper).
+        partition_rows: FITS rows per read (one Dask partition; bounds memory).
+        pixel_threshold: most rows in one HEALPix pixel of the output catalog.
+        highest_order: deepest HEALPix order a pixel may be split to.
+        strict: turn the ingest sanity warnings into errors.
+    """
+
+    photometry: Literal["sersic", "elpetro"] = "sersic"
+    flag_preset: Literal["sedflow2022", "sdss_clean_extended", "sdss_clean_point"] = "sedflow2022"
+    flag_mode: Literal["object", "per_band"] = "object"
+    flag_bands: tuple[str, ...] = ("u", "g", "r", "i", "z")
+    psf_err_band: str = "g"
+    missing_flags: Literal["exclude", "keep"] = "exclude"
+    dflags_cut: bool = False
+    partition_rows: int = 100_000
+    pixel_threshold: int = 50_000
+    highest_order: int = 7
+    strict: bool = False
+
+    def __post_init__(self) -> None:
+        _check_choices("ingest", self, {
+            "photometry": ("sersic", "elpetro"),
+            "flag_preset": ("sedflow2022", "sdss_clean_extended", "sdss_clean_point"),
+            "flag_mode": ("object", "per_band"),
+            "missing_flags": ("exclude", "keep"),
+        })
+        bad = [b for b in (*self.flag_bands, self.psf_err_band) if b not in ("u", "g", "r", "i", "z")]
+        if bad or not self.flag_bands:
+            raise ValueError(f"ingest.flag_bands / psf_err_band must be ugriz bands; got {bad or 'none'}")
+        if self.partition_rows < 1 or self.pixel_threshold < 1 or not 0 <= self.highest_order <= 19:
+            raise ValueError("ingest: partition_rows, pixel_threshold >= 1 and 0 <= highest_order <= 19")
+
+
+_SECTIONS: dict[str, type] = {
+    "cluster": ClusterConfig,
+    "noise": NoiseConfig,
+    "simulate": SimulationConfig,
+    "ingest": IngestConfig,
+    "sps": SPSConfig,
+}
+
+
 @dataclass(frozen=True)
 class Config:
-    """The whole run configuration (sections grow with the pipeline stages).
+    """The whole run configuration: one section per stage, every field with a default.
 
     Attributes:
         seed: the run seed every stage derives its random streams from.
         sps: forward-model options.
+        cluster: where Dask work runs.
+        noise: the noise model.
+        simulate: training-set simulation.
+        ingest: NSA ingestion.
     """
 
     seed: int = 0
     sps: SPSConfig = dataclasses.field(default_factory=SPSConfig)
+    cluster: ClusterConfig = dataclasses.field(default_factory=ClusterConfig)
+    noise: NoiseConfig = dataclasses.field(default_factory=NoiseConfig)
+    simulate: SimulationConfig = dataclasses.field(default_factory=SimulationConfig)
+    ingest: IngestConfig = dataclasses.field(default_factory=IngestConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -113,8 +269,8 @@ class Config:
         unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ValueError(f"unknown config keys: {sorted(unknown)}")
-        sps = SPSConfig.from_dict(data.pop("sps", {}))
-        return cls(sps=sps, **data)
+        sections = {name: _section_from_dict(kind, data.pop(name, {}), name) for name, kind in _SECTIONS.items()}
+        return cls(**sections, **data)
 
 
 def load_config(path: str | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:

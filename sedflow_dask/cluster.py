@@ -1,0 +1,81 @@
+"""Dask glue shared by every stage: connect to (or start) a cluster, report, show progress.
+
+A LocalCluster of worker *processes* is the default; ``scheduler`` connects to a running one
+(a SLURM or Kubernetes deployment, or ``dask scheduler`` + ``dask worker``). Nanny workers start
+with OMP/MKL threads = 1, so torch's thread count is set explicitly on every worker by a plugin.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+from distributed import Client, LocalCluster, WorkerPlugin, as_completed
+
+from .config import ClusterConfig
+
+
+class TorchThreads(WorkerPlugin):
+    """Set torch's intra-op threads on each worker to its Dask thread count (or ``n``)."""
+
+    name = "sedflow-torch-threads"
+
+    def __init__(self, n: int | None = None) -> None:
+        self.n = n
+
+    def setup(self, worker) -> None:
+        import torch
+
+        torch.set_num_threads(max(1, self.n or worker.state.nthreads))
+
+
+@contextmanager
+def dask_client(config: ClusterConfig | None = None, *, stream: TextIO | None = sys.stderr) -> Iterator[Client]:
+    """Yield a connected ``distributed.Client``; a LocalCluster it started is closed on exit.
+
+    Prints the dashboard link and the worker count to ``stream`` (None: silent).
+    """
+    config = config or ClusterConfig()
+    cluster = None
+    try:
+        if config.scheduler:
+            try:
+                client = Client(config.scheduler, timeout="20s")
+            except OSError as exc:
+                raise ValueError(f"cannot reach the Dask scheduler at {config.scheduler}: {exc}") from None
+        else:
+            cluster = LocalCluster(
+                n_workers=config.n_workers,
+                threads_per_worker=config.threads_per_worker,
+                processes=True,
+                memory_limit=config.memory_limit,
+                dashboard_address=config.dashboard_address,
+            )
+            client = Client(cluster)
+        client.register_plugin(TorchThreads())
+        if stream is not None:
+            n = len(client.scheduler_info(n_workers=-1)["workers"])
+            kind = "existing cluster" if config.scheduler else "LocalCluster"
+            print(f"dask: {kind} with {n} workers; dashboard {client.dashboard_link}", file=stream, flush=True)
+        try:
+            yield client
+        finally:
+            client.close()
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+def iter_completed(futures: Iterable[Any], description: str, *, total: int | None = None,
+                   unit: str = "task", stream: TextIO | None = sys.stderr) -> Iterator[Any]:
+    """Yield finished futures as they complete, with a progress bar on ``stream``."""
+    from tqdm.auto import tqdm
+
+    futures = list(futures)
+    with tqdm(total=total if total is not None else len(futures), desc=description, unit=unit,
+              file=stream, disable=stream is None, dynamic_ncols=True) as bar:
+        for fut in as_completed(futures):
+            yield fut
+            bar.update(1)

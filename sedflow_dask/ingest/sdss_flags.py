@@ -1,0 +1,32 @@
+"""SDSS photoObj flag bits used by the quality cuts (``docs/nsa-ingest.md`` §2.2).
+
+Values are in the CAS 64-bit form: flat files split it into FLAGS (bits 0–31) and FLAGS2
+(bits 32–63).
+"""
+
+from __future__ import annotations
+
+EDGE = 0x4
+CHILD = 0x10
+PEAKCENTER = 0x20
+NOPROFILE = 0x80
+COSMIC_RAY = 0x1000
+SATURATED = 0x40000
+NOTCHECKED = 0x80000
+BINNED1 = 0x10000000
+MOVED = 0x80000000
+BLENDED = 0x8
+INTERP = 0x20000
+BAD_COUNTS_ERROR = 0x10000000000
+SATUR_CENTER = 0x80000000000
+INTERP_CENTER = 0x100000000000
+DEBLEND_NOPEAK = 0x400000000000
+PSF_FLUX_INTERP = 0x800000000000
+
+#: PEAKCENTER | NOPROFILE | SATURATED | NOTCHECKED | BAD_COUNTS_ERROR | PSF_FLUX_INTERP: SkyServer's
+#: "clean photometry for extended objects" mask, which the paper's cuts equal.
+REJECT_EXTENDED = PEAKCENTER | NOPROFILE | SATURATED | NOTCHECKED | BAD_COUNTS_ERROR | PSF_FLUX_INTERP
+REJECT_POINT = REJECT_EXTENDED | EDGE
+assert REJECT_EXTENDED == 0x8100000C00A0
+#: Largest PSF magnitude error for which DEBLEND_NOPEAK is tolerated (sdss_clean_* presets).
+DEBLEND_NOPEAK_MAX_PSFMAGERR = 0.2
