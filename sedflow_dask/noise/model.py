@@ -25,6 +25,12 @@ FORMAT_VERSION = 1
 DROP_RULES: tuple[str, ...] = ("mag_out_of_range", "negative_sigma", "nonpositive_noisy_flux")
 
 
+def count_drops(outcome: np.ndarray) -> dict[str, int]:
+    """Rows dropped per rule of :data:`DROP_RULES` from per-row outcome codes."""
+    counts = np.bincount(np.asarray(outcome, dtype=np.int64), minlength=len(DROP_RULES) + 1)
+    return {rule: int(counts[k + 1]) for k, rule in enumerate(DROP_RULES)}
+
+
 @dataclass(frozen=True)
 class BandNoise:
     """Noise of one band: σ_m median and scatter [mag] at magnitude bin centres [AB mag]."""
@@ -72,15 +78,24 @@ class NoisyPhotometry:
         mag: (N, 5) noisy AB magnitudes (NaN where the noisy flux is <= 0).
         sigma: (N, 5) assigned σ_m [mag].
         flux: (N, 5) noisy fluxes [nmgy].
-        keep: (N,) rows that pass every rule of :data:`DROP_RULES`.
-        drop_counts: rows dropped per rule (each row under its first failing rule).
+        outcome: (N,) int8: 0 kept, k > 0 dropped by rule ``DROP_RULES[k - 1]`` (its first
+            failing one).
     """
 
     mag: np.ndarray
     sigma: np.ndarray
     flux: np.ndarray
-    keep: np.ndarray
-    drop_counts: dict[str, int]
+    outcome: np.ndarray
+
+    @property
+    def keep(self) -> np.ndarray:
+        """(N,) rows that pass every rule of :data:`DROP_RULES`."""
+        return self.outcome == 0
+
+    @property
+    def drop_counts(self) -> dict[str, int]:
+        """Rows dropped per rule."""
+        return count_drops(self.outcome)
 
 
 @dataclass(frozen=True)
@@ -148,13 +163,12 @@ class NoiseModel:
         noise = rng.standard_normal(f.shape)
         flux = f + sigma_flux_from_mag(f, np.abs(sigma)) * noise
         mag = flux_to_mag(flux)
-        in_range = self.in_range(m_true)
-        positive_sigma = np.all(sigma >= 0, axis=1)
-        positive_flux = np.all(flux > 0, axis=1)
-        failed = [~in_range, in_range & ~positive_sigma, in_range & positive_sigma & ~positive_flux]
-        drop_counts = {rule: int(mask.sum()) for rule, mask in zip(DROP_RULES, failed, strict=True)}
-        keep = in_range & positive_sigma & positive_flux
-        return NoisyPhotometry(mag=mag, sigma=sigma, flux=flux, keep=keep, drop_counts=drop_counts)
+        outcome = np.zeros(f.shape[0], dtype=np.int8)
+        # Label each row by its first failing rule (assigned in reverse so earlier rules win).
+        outcome[~np.all(flux > 0, axis=1)] = 3
+        outcome[~np.all(sigma >= 0, axis=1)] = 2
+        outcome[~self.in_range(m_true)] = 1
+        return NoisyPhotometry(mag=mag, sigma=sigma, flux=flux, outcome=outcome)
 
     # -- serialisation ----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -1,0 +1,77 @@
+"""``sedflow noise fit|show``: fit the noise model to an ingested catalog, or describe one."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+
+def register(sub) -> None:
+    from ..cli import add_config_args
+
+    noise = sub.add_parser("noise", help="the photometric noise model").add_subparsers(dest="noise_command",
+                                                                                      metavar="NOISE")
+    fit = noise.add_parser("fit", help="fit p(σ | m) to an ingested catalog's usable galaxies",
+                           description="Fit SEDflow's binned noise model (median and scatter of σ per magnitude "
+                                       "bin, per band) to the galaxies of an ingested catalog with ingest_reason 0.")
+    add_config_args(fit)
+    fit.add_argument("catalog", metavar="CATALOG", help="an ingested catalog (from `sedflow ingest`)")
+    fit.add_argument("--out", required=True, metavar="FILE", help="where to write the noise-model JSON")
+    fit.set_defaults(func=cmd_noise_fit)
+    show = noise.add_parser("show", help="summarise a noise model (default: the shipped one)")
+    add_config_args(show)
+    show.add_argument("model", nargs="?", metavar="FILE", help="noise-model JSON")
+    show.set_defaults(func=cmd_noise_show)
+
+
+def fit_noise_model_to_catalog(path: str | Path, *, bin_width: float, min_count: int):
+    """Fit the noise model to the usable (``ingest_reason == 0``) galaxies of an ingested catalog."""
+    from ..ingest.io import ingested_data_files, read_ingested
+    from ..photometry import MAG_COLUMNS, SIGMA_COLUMNS
+    from .fit import fit_noise_model
+
+    frame = read_ingested(path, columns=["ingest_reason", *MAG_COLUMNS, *SIGMA_COLUMNS])
+    usable = frame[frame["ingest_reason"] == 0]
+    if usable.empty:
+        raise ValueError(f"{path}: no galaxy with ingest_reason 0 to fit the noise model to")
+    digest = hashlib.sha256()
+    for f in ingested_data_files(path):
+        digest.update(f.read_bytes())
+    provenance = {"fitted_from": "catalog", "catalog": str(Path(path).resolve()),
+                  "catalog_data_sha256": digest.hexdigest(), "n_rows": len(frame), "n_usable": len(usable)}
+    return fit_noise_model(usable[list(MAG_COLUMNS)].to_numpy(), usable[list(SIGMA_COLUMNS)].to_numpy(),
+                           bin_width=bin_width, min_count=min_count, provenance=provenance)
+
+
+def cmd_noise_fit(args: argparse.Namespace, config) -> int:
+    model = fit_noise_model_to_catalog(args.catalog, bin_width=config.noise.bin_width,
+                                       min_count=config.noise.min_count)
+    model.save(args.out)
+    print(f"noise model fitted to {model.provenance['n_usable']:,} galaxies of {args.catalog}; "
+          f"sha256 {model.sha256()[:12]}; written to {args.out}", file=sys.stderr)
+    _print_summary(model)
+    return 0
+
+
+def cmd_noise_show(args: argparse.Namespace, config) -> int:
+    from .model import load_noise_model
+
+    _print_summary(load_noise_model(args.model or config.noise.model))
+    return 0
+
+
+def _print_summary(model) -> None:
+    summary = {
+        "sha256": model.sha256(),
+        "provenance": model.provenance,
+        "bands": {b.band: {"mag_range": [round(v, 3) for v in b.mag_range], "floor": b.floor,
+                           "n_bins": len(b.mag_centres),
+                           "sigma_median_range": [round(float(b.sigma_median.min()), 4),
+                                                  round(float(b.sigma_median.max()), 4)]}
+                  for b in model.bands},
+    }
+    json.dump(summary, sys.stdout, indent=1)
+    sys.stdout.write("\n")

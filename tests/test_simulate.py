@@ -1,0 +1,187 @@
+"""``sedflow simulate`` on a real distributed LocalCluster (worker processes)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from sedflow_dask.cli import main
+from sedflow_dask.cluster import dask_client
+from sedflow_dask.config import ClusterConfig, Config
+from sedflow_dask.noise import load_noise_model
+from sedflow_dask.parquet import read_sedflow_metadata
+from sedflow_dask.photometry import MAG_COLUMNS, colours
+from sedflow_dask.prior import SEDPrior
+from sedflow_dask.simulate import (
+    chunk_rng,
+    read_training_set,
+    simulate_photometry,
+    simulate_training_set,
+    training_colour_quantiles,
+    training_set_metadata,
+)
+from sedflow_dask.simulate.io import SCHEMA, THETA_COLUMNS
+from sedflow_dask.sps import PHYSICAL_NAMES, PROVABGSModel, box_to_physical
+
+N, CHUNK = 5000, 4096
+CONFIG = Config.from_dict({"seed": 7, "simulate": {"n": N, "chunk_rows": CHUNK}})
+
+
+@pytest.fixture(scope="module")
+def client():
+    with dask_client(ClusterConfig(n_workers=2, dashboard_address=":0"), stream=None) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def training_set(client, tmp_path_factory):
+    out = tmp_path_factory.mktemp("sim") / "ts"
+    summary = simulate_training_set(CONFIG, out, client, stream=None)
+    return out, summary
+
+
+def test_exact_row_count_and_bookkeeping(training_set):
+    out, summary = training_set
+    table = read_training_set(out)
+    assert table.num_rows == N == summary["n_kept"]
+    assert table.schema.equals(SCHEMA, check_metadata=False)
+    assert len(set(table["row"].to_pylist())) == N
+    assert summary["n_drawn"] == sum(c["n_drawn"] for c in summary["chunks"])
+    assert summary["n_drawn"] == N + sum(summary["drop_counts"].values())
+    assert summary["n_drawn"] > N  # the range rule drops draws: more are drawn than kept
+    assert summary["n_chunks"] == len(summary["files"]) == len(list(out.glob("part-*.parquet")))
+    assert summary["noise_sha256"] == load_noise_model().sha256()
+    assert summary == training_set_metadata(out) == json.loads((out / "manifest.json").read_text())
+    for name in summary["files"]:  # every file carries its chunk's provenance
+        meta = read_sedflow_metadata(out / name)
+        assert meta["seed"] == 7 and meta["ssp_sha256"] == summary["ssp_sha256"]
+
+
+def test_rows_depend_only_on_the_seed(training_set):
+    # recompute the chunks in this process, with no Dask at all: the same rows come out
+    out, summary = training_set
+    model, noise, prior = PROVABGSModel(), load_noise_model(), SEDPrior()
+    expected = [simulate_photometry(model, noise, prior, CHUNK, chunk_rng(7, c), chunk=c, row_offset=c * CHUNK)
+                for c in range(summary["n_chunks"])]
+    mags = np.concatenate([e.mag for e in expected])[:N].astype(np.float32)
+    theta = np.concatenate([e.theta_box for e in expected])[:N].astype(np.float32)
+    table = read_training_set(out)
+    np.testing.assert_array_equal(np.column_stack([table[c].to_numpy() for c in MAG_COLUMNS]), mags)
+    np.testing.assert_array_equal(np.column_stack([table[c].to_numpy() for c in THETA_COLUMNS]), theta)
+    last = expected[summary["n_chunks"] - 1]
+    kept_before = sum(e.n_kept for e in expected[:-1])
+    last_rows = N - kept_before
+    assert summary["chunks"][-1]["n_drawn"] == int(np.flatnonzero(last.draw_outcome == 0)[last_rows - 1]) + 1
+
+
+def test_columns_are_consistent(training_set):
+    out, _ = training_set
+    df = read_training_set(out).to_pandas()
+    phys = box_to_physical(df[list(THETA_COLUMNS)].to_numpy(np.float64))
+    np.testing.assert_allclose(phys, df[list(PHYSICAL_NAMES)].to_numpy(np.float64), rtol=2e-6, atol=2e-6)
+    assert (df["z"] > 0).all() and (df["z"] <= 0.2).all()
+    assert (df[[f"sigma_{b}" for b in "ugriz"]] >= 0).all().all()
+    noise = load_noise_model()
+    true_mag = 22.5 - 2.5 * np.log10(df[[f"flux_{b}" for b in "ugriz"]].to_numpy(np.float64))
+    # every kept galaxy's noiseless magnitudes lie in the noise model's ranges (float32 slack)
+    assert ((true_mag >= noise.mag_min - 1e-4) & (true_mag <= noise.mag_max + 1e-4)).all()
+
+
+def test_colour_quantiles_are_exact(training_set):
+    out, summary = training_set
+    mags = np.column_stack([read_training_set(out, [c])[c].to_numpy() for c in MAG_COLUMNS])
+    expected = np.quantile(colours(mags), 0.001, axis=0)
+    np.testing.assert_allclose(training_colour_quantiles(out), expected, rtol=0, atol=1e-12)
+
+
+def test_resume_reuses_complete_chunks(client, training_set, tmp_path):
+    src, summary = training_set
+    out = tmp_path / "resumed"
+    out.mkdir()
+    for f in src.glob("part-*.parquet"):
+        (out / f.name).write_bytes(f.read_bytes())
+    (out / "part-00001.parquet").unlink()  # a chunk lost by a killed run; no summary written
+    before = {f.name: f.stat().st_mtime_ns for f in out.glob("part-*.parquet")}
+    again = simulate_training_set(CONFIG, out, client, stream=None)
+    after = {f.name: f.stat().st_mtime_ns for f in out.glob("part-*.parquet")}
+    untruncated = [n for n in before if n != summary["files"][-1]]
+    assert untruncated and all(after[n] == before[n] for n in untruncated)  # reused, not rewritten
+    assert read_training_set(out).equals(read_training_set(src))
+    assert again["colour_quantiles"] == summary["colour_quantiles"]
+    # asking again is a no-op; another configuration needs --overwrite
+    assert simulate_training_set(CONFIG, out, client, stream=None)["created_utc"] == again["created_utc"]
+    other = Config.from_dict({"seed": 8, "simulate": {"n": N, "chunk_rows": CHUNK}})
+    with pytest.raises(ValueError, match="--overwrite"):
+        simulate_training_set(other, out, client, stream=None)
+
+
+def test_incomplete_set_is_refused_by_readers(tmp_path):
+    (tmp_path / "part-00000.parquet").write_bytes(b"")
+    with pytest.raises(ValueError, match="incomplete"):
+        read_training_set(tmp_path)
+    with pytest.raises(ValueError, match="does not exist"):
+        read_training_set(tmp_path / "nope")
+
+
+def test_cli_against_a_running_scheduler(client, tmp_path, capsys):
+    out = tmp_path / "cli"
+    rc = main(["simulate", "--n", "1500", "--out", str(out), "--seed", "3", "--scheduler", client.scheduler.address,
+               "--set", "simulate.chunk_rows=4096"])
+    assert rc == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["n_kept"] == 1500 and printed["seed"] == 3
+    assert read_training_set(out).num_rows == 1500
+    assert sum(pq.read_metadata(f).num_rows for f in out.glob("part-*.parquet")) == 1500
+
+
+def test_cli_errors(tmp_path, capsys):
+    assert main(["simulate", "--n", "0", "--out", str(tmp_path / "x")]) == 2
+    assert "--n must be >= 1" in capsys.readouterr().err
+    assert main(["simulate", "--out", str(tmp_path / "x"), "--set", "simulate.z_max=0.5"]) == 2
+    assert "z_max" in capsys.readouterr().err
+
+
+def test_prior_object():
+    prior = SEDPrior()
+    theta, z = prior.sample(1000, np.random.default_rng(0))
+    assert prior.in_support(theta).all() and (z > 1e-4).all() and (z <= 0.2).all()
+    logp = prior.log_prob(theta)
+    assert np.allclose(logp, logp[0]) and np.isfinite(logp).all()
+    # normalised: exp(log p) times the box volume is 1
+    assert np.exp(logp[0]) * np.prod(prior.upper - prior.lower) == pytest.approx(1.0)
+    outside = theta[:3].copy()
+    outside[0, 0] = 13.0
+    outside[1, 5] = -1
+    assert list(prior.in_support(outside)) == [False, False, True]
+    assert np.isneginf(prior.log_prob(outside)[:2]).all()
+    assert np.isneginf(prior.log_prob_redshift([0.0, 0.25])).all()
+    assert prior.to_physical(theta).shape == (1000, 12)
+    dirichlet = SEDPrior(simplex="flat_dirichlet")
+    t2, _ = dirichlet.sample(200_000, np.random.default_rng(1))
+    beta = box_to_physical(t2)[:, 1:5]
+    np.testing.assert_allclose(beta.mean(axis=0), 0.25, atol=3e-3)  # flat Dirichlet: E[beta] = 1/4
+    # its density integrates to one over the unit square of (u1, u2): Monte Carlo check
+    u = np.random.default_rng(2).uniform(size=(400_000, 11)) * (prior.upper - prior.lower) + prior.lower
+    vol = np.prod(prior.upper - prior.lower)
+    assert np.mean(np.exp(dirichlet.log_prob(u))) * vol == pytest.approx(1.0, rel=0.01)
+    with pytest.raises(ValueError, match="z_min"):
+        SEDPrior(z_min=0.0)
+
+
+def test_seed_streams_are_independent():
+    a = chunk_rng(0, 0).random(4)
+    assert not np.array_equal(a, chunk_rng(0, 1).random(4))
+    assert not np.array_equal(a, chunk_rng(1, 0).random(4))
+    np.testing.assert_array_equal(a, chunk_rng(0, 0).random(4))
+    with pytest.raises(ValueError):
+        chunk_rng(-1, 0)
+
+
+def test_worker_threads_are_set(client):
+    threads = client.run(lambda: __import__("torch").get_num_threads())
+    assert set(threads.values()) == {1}
+    assert len({pid for pid in client.run(os.getpid).values()}) == 2  # real processes
