@@ -239,6 +239,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "func"):
         parser.print_help(sys.stderr)
         return _EXIT_USAGE
+    from .runtime import tune_malloc
+
+    tune_malloc()
     try:
         config = load_config(args.config, args.overrides)
         return args.func(args, config)
