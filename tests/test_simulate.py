@@ -185,3 +185,20 @@ def test_worker_threads_are_set(client):
     threads = client.run(lambda: __import__("torch").get_num_threads())
     assert set(threads.values()) == {1}
     assert len({pid for pid in client.run(os.getpid).values()}) == 2  # real processes
+
+
+def test_shipped_colour_quantiles_match_the_shipped_models():
+    import json
+
+    from sedflow_dask.simulate.io import DEFAULT_QUANTILES_PATH
+    from sedflow_dask.sps import load_ssp_table
+
+    shipped = json.loads(DEFAULT_QUANTILES_PATH.read_text())
+    assert shipped["provenance"]["noise_sha256"] == load_noise_model().sha256()
+    assert shipped["provenance"]["ssp_sha256"] == load_ssp_table().sha256
+    assert shipped["provenance"]["n_kept"] == 1_131_561
+    # an independent smaller simulation (other seed) lands close to them
+    model, noise, prior = PROVABGSModel(), load_noise_model(), SEDPrior()
+    sim = simulate_photometry(model, noise, prior, 240_000, chunk_rng(123, 0))
+    q = np.quantile(colours(sim.mag.astype(np.float32)), 0.001, axis=0)
+    np.testing.assert_allclose(training_colour_quantiles(), q, atol=0.05)
