@@ -24,6 +24,7 @@ _EXIT_USAGE = 2
 STAGE_CLIS: tuple[str, ...] = (
     "sedflow_dask.simulate.cli",
     "sedflow_dask.noise.cli",
+    "sedflow_dask.ingest.cli",
 )
 
 
