@@ -25,6 +25,7 @@ STAGE_CLIS: tuple[str, ...] = (
     "sedflow_dask.simulate.cli",
     "sedflow_dask.noise.cli",
     "sedflow_dask.ingest.cli",
+    "sedflow_dask.mock.cli",
 )
 
 
