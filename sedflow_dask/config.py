@@ -231,11 +231,80 @@ class IngestConfig:
             raise ValueError("ingest: partition_rows, pixel_threshold >= 1 and 0 <= highest_order <= 19")
 
 
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Training the posterior estimator (``sedflow train``).
+
+    Attributes:
+        flow: "zuko_maf" (affine autoregressive/coupling, zuko via sbi), "zuko_nsf" (spline),
+            "maf" (sbi's nflows MAF, the paper's), "nsf" (nflows spline).
+        num_transforms: flow transforms (the paper: 15).
+        hidden_features: hidden layer widths of each transform's network (the paper: 500, 500).
+        num_bins: spline bins (nsf flows).
+        passes: zuko flows: 2 = coupling (fast sampling), 0 = fully autoregressive.
+        batch_size: training batch size.
+        learning_rate: Adam learning rate (the paper: 5e-4).
+        lr_schedule: "constant" (the paper) or "cosine" (decays to 1 % over the time budget).
+        validation_fraction: held out for early stopping (the paper: 0.1).
+        stop_after_epochs: early stopping patience (the paper: 20).
+        max_epochs: hard cap on epochs.
+        max_minutes: wall-clock budget of the training loop [min] (resumed runs add up).
+        threads: torch threads (None: torch's default).
+    """
+
+    flow: Literal["zuko_maf", "zuko_nsf", "maf", "nsf"] = "zuko_maf"
+    num_transforms: int = 8
+    hidden_features: tuple[int, ...] = (256, 256)
+    num_bins: int = 8
+    passes: int = 2
+    batch_size: int = 1024
+    learning_rate: float = 5e-4
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    validation_fraction: float = 0.1
+    stop_after_epochs: int = 20
+    max_epochs: int = 100_000
+    max_minutes: float = 60.0
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_choices("train", self, {"flow": ("zuko_maf", "zuko_nsf", "maf", "nsf"),
+                                       "lr_schedule": ("constant", "cosine")})
+        if self.num_transforms < 1 or not self.hidden_features or min(self.hidden_features) < 1:
+            raise ValueError("train.num_transforms and train.hidden_features must be >= 1")
+        if self.batch_size < 1 or self.learning_rate <= 0 or self.max_minutes <= 0 or self.max_epochs < 1:
+            raise ValueError("train: batch_size, max_epochs >= 1 and learning_rate, max_minutes > 0")
+        if not 0 < self.validation_fraction < 1 or self.stop_after_epochs < 1:
+            raise ValueError("train: 0 < validation_fraction < 1 and stop_after_epochs >= 1")
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """Posterior sampling.
+
+    Attributes:
+        n_samples: posterior draws per galaxy.
+        max_rounds: rejection cap: at most ``max_rounds`` × n_samples proposals per galaxy;
+            where it is hit, the missing draws are NaN and the accepted fraction says why.
+        batch_galaxies: galaxies pushed through the flow together (bounds memory:
+            batch_galaxies × n_samples × 11 floats per round).
+    """
+
+    n_samples: int = 10_000
+    max_rounds: int = 10
+    batch_galaxies: int = 64
+
+    def __post_init__(self) -> None:
+        if self.n_samples < 1 or self.max_rounds < 1 or self.batch_galaxies < 1:
+            raise ValueError("sample: n_samples, max_rounds and batch_galaxies must be >= 1")
+
+
 _SECTIONS: dict[str, type] = {
     "cluster": ClusterConfig,
     "noise": NoiseConfig,
     "simulate": SimulationConfig,
     "ingest": IngestConfig,
+    "train": TrainingConfig,
+    "sample": SamplingConfig,
     "sps": SPSConfig,
 }
 
@@ -251,6 +320,8 @@ class Config:
         noise: the noise model.
         simulate: training-set simulation.
         ingest: NSA ingestion.
+        train: training the posterior estimator.
+        sample: posterior sampling.
     """
 
     seed: int = 0
@@ -259,6 +330,8 @@ class Config:
     noise: NoiseConfig = dataclasses.field(default_factory=NoiseConfig)
     simulate: SimulationConfig = dataclasses.field(default_factory=SimulationConfig)
     ingest: IngestConfig = dataclasses.field(default_factory=IngestConfig)
+    train: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
+    sample: SamplingConfig = dataclasses.field(default_factory=SamplingConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
