@@ -379,6 +379,14 @@ def test_v0_schema_and_flags_inside(tmp_path, model, quantiles):
     assert len(inside) == len(cat)
 
 
+def test_default_colour_quantiles_are_the_shipped_training_sets(model, noise_model):
+    from sedflow_dask.simulate.io import training_colour_quantiles
+
+    plan = plan_mock_nsa(10, model=model, noise_model=noise_model)
+    assert plan.colour_source == "shipped training set"
+    np.testing.assert_array_equal(plan.colour_quantiles, training_colour_quantiles())
+
+
 def test_bad_options(tmp_path, model, quantiles):
     for kwargs in ({"n": 0}, {"n": 10, "nsa_version": "v2"}, {"n": 10, "p_fail": 1.5}, {"n": 10, "seed": -1},
                    {"n": 10, "colour_quantiles": [0.0] * 3}):

@@ -12,7 +12,8 @@ supplies ranges, schema details and pathologies. Per row:
    Δ = 0.4 (r_model − r_target) and f by 10^Δ. A candidate is redrawn (θ, z and r_target all
    anew) when the shifted log_mstar leaves the prior box [7, 12.5], when a noiseless magnitude
    leaves the noise model's valid range, or when a noiseless colour is bluer than the training
-   set's 0.1th percentile (:func:`reference_colour_quantiles`), so that ordinary mock galaxies
+   set's 0.1th percentile (:func:`shipped_colour_quantiles`, else
+   :func:`reference_colour_quantiles`), so that ordinary mock galaxies
    lie inside the training support. The realised r and z distributions are therefore the
    mixture and the Gamma conditioned on that support.
 3. σ_m per band from the noise model's N(μ(m), s(m)) truncated to [floor·(1 + 1e-6),
@@ -23,6 +24,11 @@ supplies ranges, schema details and pathologies. Per row:
 4. Noisy flux f̂ = f + N(0, 0.921 f σ_m) (noiseless flux in the error, as the training set
    does), redrawn where f̂ <= 0; ivar = 1 / (0.921 f̂ σ_m)², i.e. NSA's ivar describes the
    measured flux, and the ingest's σ_m = 1.0857 / (f̂ √ivar) recovers σ_m exactly.
+5. A row whose observed values would fall on the wrong side of the paper's out-of-support
+   tests for its label (σ > μ + 3 s at the *noisy* magnitude, or a noisy colour below the
+   training percentile — a faint u band's own noise can do either) gets σ_m and noise redrawn,
+   so ``injected_oos_noise``/``injected_oos_color`` are exactly what those tests find with the
+   plan's noise model and colour quantiles.
 
 Injected pathologies (§6.5) are assigned up front with exact counts (round(rate · n)), on
 disjoint rows; flag defects (§6.6) likewise. Expected reason bits and clean results are set
@@ -31,8 +37,10 @@ by construction from those labels, never by evaluating the ingest's rules.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -304,6 +312,28 @@ def reference_colour_quantiles(model, noise_model: NoiseModel, n: int = REFERENC
     return np.quantile(colours(flux_to_mag(f_obs[keep])), quantile, axis=0)
 
 
+def shipped_colour_quantiles(model, noise_model: NoiseModel) -> np.ndarray | None:
+    """The default training set's colour quantiles shipped with the package, if they apply.
+
+    They apply when that training set used the same noise model, SSP table and forward-model
+    options (its provenance records their hashes and the ``sps`` options); then the mock's
+    ordinary galaxies sit inside exactly the support ``sedflow ingest`` tests by default.
+    """
+    try:
+        from ..simulate.io import DEFAULT_QUANTILES_PATH, training_colour_quantiles
+
+        prov = json.loads(Path(DEFAULT_QUANTILES_PATH).read_text()).get("provenance", {})
+        table = getattr(model, "table", None)
+        config = getattr(model, "config", None)
+        if (prov.get("noise_sha256") != noise_model.sha256()
+                or table is None or prov.get("ssp_sha256") != table.sha256
+                or config is None or prov.get("sps") != config.to_dict()):
+            return None
+        return training_colour_quantiles(DEFAULT_QUANTILES_PATH)
+    except (ImportError, OSError, ValueError, AttributeError, KeyError):
+        return None
+
+
 @dataclass(frozen=True)
 class MockPlan:
     """Everything a block of mock rows depends on; :func:`generate_block` is pure given it.
@@ -319,6 +349,8 @@ class MockPlan:
         model: the forward model (``PROVABGSModel``).
         colour_quantiles: (10,) training 0.1th percentiles of the ugriz colours [mag].
         labels: the per-row labels.
+        colour_source: where ``colour_quantiles`` came from ("given", "shipped training set"
+            or "reference sample").
     """
 
     n: int
@@ -331,6 +363,7 @@ class MockPlan:
     model: Any
     colour_quantiles: np.ndarray
     labels: MockLabels = field(repr=False)
+    colour_source: str = "given"
 
     @property
     def n_rows(self) -> int:
@@ -375,15 +408,20 @@ def plan_mock_nsa(n: int, *, seed: int = 0, nsa_version: str = "v1_0_1", noise_m
     if noise_model is None or not isinstance(noise_model, NoiseModel):
         noise_model = load_noise_model(noise_model)
     model = model if model is not None else PROVABGSModel()
+    source = "given"
     if colour_quantiles is None:
-        q = reference_colour_quantiles(model, noise_model)
+        q = shipped_colour_quantiles(model, noise_model)
+        source = "shipped training set"
+        if q is None:
+            q, source = reference_colour_quantiles(model, noise_model), "reference sample"
     else:
         q = np.asarray(colour_quantiles, dtype=np.float64)
         if q.shape != (len(COLOUR_PAIRS),) or not np.all(np.isfinite(q)):
             raise ValueError(f"colour_quantiles must be {len(COLOUR_PAIRS)} finite numbers (u-g, u-r, ... i-z)")
     return MockPlan(n=int(n), seed=int(seed), nsa_version=nsa_version, p_fail=float(p_fail),
                     flags_inside=bool(flags_inside), block_rows=int(block_rows), noise_model=noise_model,
-                    model=model, colour_quantiles=q, labels=assign_labels(int(n), int(seed), float(p_fail)))
+                    model=model, colour_quantiles=q, labels=assign_labels(int(n), int(seed), float(p_fail)),
+                    colour_source=source)
 
 
 # --- one block ---------------------------------------------------------------------------------

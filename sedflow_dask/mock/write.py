@@ -179,6 +179,7 @@ def truth_metadata(plan: MockPlan) -> dict:
         "noise_fitted_from": plan.noise_model.provenance.get("fitted_from"),
         "ssp_sha256": getattr(getattr(plan.model, "table", None), "sha256", None),
         "colour_quantiles": [float(v) for v in plan.colour_quantiles],
+        "colour_quantiles_source": plan.colour_source,
         "counts": plan.counts(),
         "ingest_reason": "by construction for the default ingest options (preset sedflow2022, flag_mode "
                          "object, the flag companion, missing_flags exclude, no DFLAGS cut); BAD_SIGMA is "
@@ -206,8 +207,10 @@ def write_mock_nsa(path: str | Path, n: int, *, seed: int = 0, nsa_version: str 
         invalid_flags: also write companions with one NSAID duplicated (a hard error to ingest).
         block_rows: rows generated and written per block (the output depends on it).
         model: a ``PROVABGSModel`` to reuse (building one takes ~1.5 s).
-        colour_quantiles: training 0.1th percentiles of the 10 colours [mag] (default: estimated
-            from a training-like sample, see ``reference_colour_quantiles``).
+        colour_quantiles: training 0.1th percentiles of the 10 colours [mag]; default: those of
+            the shipped default training set when it matches the noise model and forward model
+            (what ``sedflow ingest`` uses by default), else estimated from a training-like sample
+            (``reference_colour_quantiles``).
         plan: a ready :class:`MockPlan` (then the options above except ``path``/``invalid_flags``
             are ignored).
 
