@@ -612,15 +612,12 @@ def generate_block(plan: MockPlan, k: int) -> MockBlock:
     sl = plan.block_slice(k)
     lab = plan.labels
     path, pband = lab.pathology[sl], lab.pathology_band[sl]
-    b = path.size
-    rows = np.arange(sl.start, sl.stop)
     golden = (path == _P["golden_1"]) | (path == _P["golden_2"])
     colour_rows = path == _P["colour_outlier"]
 
     gal = _draw_galaxies(plan, colour_rows, _rng(plan.seed, _STREAM_CANDIDATES, k))
     rng = _rng(plan.seed, _STREAM_OBSERVE, k)
     m_true = flux_to_mag(gal.flux_true)
-
     noisy = np.flatnonzero(path == _P["noise_outlier"])
     sigma, sigma_reported, f_obs = _observe(plan, gal.flux_true, m_true, noisy, pband[noisy],
                                             colour_rows, golden, rng)
@@ -632,10 +629,8 @@ def generate_block(plan: MockPlan, k: int) -> MockBlock:
         if not low.any():
             break
         ivar32[low] = np.nextafter(ivar32[low], np.float32(0))
-
     z_true = gal.z.copy()
     z_cat = gal.z.astype(np.float32)
-    theta_ok = ~golden & ~colour_rows
 
     # Golden rows: verbatim photometry and redshift, no truth θ.
     if golden.any():
@@ -648,12 +643,49 @@ def generate_block(plan: MockPlan, k: int) -> MockBlock:
         gal.theta_box[gi] = np.nan
         gal.flux_true[gi] = np.nan
 
-    # Bad values, each in its row's band.
+    _inject_bad_values(path, pband, flux32, ivar32, z_cat, rng)
+    cat, aux = _catalog_rows(plan, sl, flux32, ivar32, z_cat, m_true, rng)
+    words, psf_err = _flag_words(plan, sl, sigma, golden, rng)
+    objid = ((np.uint64(_OBJID_SKYVERSION) << np.uint64(59)) | (np.uint64(_RERUN) << np.uint64(48))
+             | (aux["run"].astype(np.uint64) << np.uint64(32)) | (aux["camcol"].astype(np.uint64) << np.uint64(29))
+             | (aux["field"].astype(np.uint64) << np.uint64(16))
+             | rng.integers(1, 2000, path.size).astype(np.uint64)).view(np.int64)
+    obj_i64, band_i64 = words["object"].view(np.int64), words["bands"].view(np.int64)
+    if plan.flags_inside:
+        cat["FLAGS"] = obj_i64
+        for j, band in enumerate(BANDS):
+            cat[f"FLAGS_{band.upper()}"] = band_i64[:, j]
+            cat[f"PSFMAGERR_{band.upper()}"] = psf_err[:, j]
+        cat["OBJID"] = objid
+
+    keep = ~lab.omitted[sl]
+    order = np.flatnonzero(keep)[rng.permutation(int(keep.sum()))]   # companions are not in catalog order
+    flags = np.zeros(order.size, dtype=flags_dtype(split=False))
+    split = np.zeros(order.size, dtype=flags_dtype(split=True))
+    for tab in (flags, split):
+        tab["NSAID"] = lab.nsaid[sl][order]
+        tab["OBJID"] = objid[order]
+        for j, band in enumerate(BANDS):
+            tab[f"PSFMAGERR_{band.upper()}"] = psf_err[order, j]
+    flags["FLAGS"] = obj_i64[order]
+    split["FLAGS1"], split["FLAGS2"] = split_words(words["object"][order])
+    for j, band in enumerate(BANDS):
+        flags[f"FLAGS_{band.upper()}"] = band_i64[order, j]
+        split[f"FLAGS1_{band.upper()}"], split[f"FLAGS2_{band.upper()}"] = split_words(words["bands"][order, j])
+
+    truth = _truth(plan, sl, gal, z_true, z_cat, flux32, ivar32, theta_ok=~golden & ~colour_rows,
+                   edge=words["edge"], dflags_bad=aux["dflags_bad"])
+    return MockBlock(catalog=cat, flags=flags, flags_split=split, truth=truth)
+
+
+def _inject_bad_values(path: np.ndarray, pband: np.ndarray, flux32: np.ndarray, ivar32: np.ndarray,
+                       z_cat: np.ndarray, rng: np.random.Generator) -> None:
+    """Write the §6.5 bad values in place, each in its row's band (one pathology per row)."""
     def rows_of(name: str) -> np.ndarray:
         return np.flatnonzero(path == _P[name])
 
     r = rows_of("nonpositive_flux")
-    zero = rng.random(r.size) < 1 / 3
+    zero = rng.random(r.size) < 1 / 3          # a third exactly 0, the rest negative measurements
     flux32[r, pband[r]] = np.where(zero, 0.0, -rng.uniform(0.05, 1.0, r.size) * flux32[r, pband[r]])
     r = rows_of("zero_ivar")
     ivar32[r, pband[r]] = 0.0
@@ -663,11 +695,15 @@ def generate_block(plan: MockPlan, k: int) -> MockBlock:
     flux32[r, pband[r]] = np.nan
     z_cat[rows_of("nan_z")] = np.nan
     r = rows_of("negative_z")
-    z_cat[r] = -rng.uniform(1e-5, 0.002, r.size)
+    z_cat[r] = -rng.uniform(1e-5, 0.002, r.size)   # never exactly 0: z = 0 is ambiguous between notes
     r = rows_of("z_above_range")
     z_cat[r] = rng.uniform(0.2005, 0.2995, r.size)
 
-    # --- the other catalog columns --------------------------------------------------------
+
+def _catalog_rows(plan: MockPlan, sl: slice, flux32: np.ndarray, ivar32: np.ndarray, z_cat: np.ndarray,
+                  m_true: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The catalog table of a block (without flag columns) and the values the flags reuse."""
+    b = flux32.shape[0]
     cat = np.zeros(b, dtype=catalog_dtype(plan.nsa_version, plan.flags_inside))
     name = lambda v1: catalog_name(v1, plan.nsa_version)  # noqa: E731
     is_v1 = plan.nsa_version == "v1_0_1"
@@ -715,7 +751,7 @@ def generate_block(plan: MockPlan, k: int) -> MockBlock:
     ra = rng.uniform(*RA_RANGE, b)
     sin_lo, sin_hi = np.sin(np.radians(DEC_RANGE))
     dec = np.degrees(np.arcsin(rng.uniform(sin_lo, sin_hi, b)))
-    cat["NSAID"] = lab.nsaid[sl]
+    cat["NSAID"] = plan.labels.nsaid[sl]
     cat["RA"], cat["DEC"] = ra, dec
     cat["IAUNAME"] = _iau_names(ra, dec)
     spec = rng.random(b) < SPECTRUM_FRACTION
@@ -734,8 +770,18 @@ def generate_block(plan: MockPlan, k: int) -> MockBlock:
     in_lss = rng.random(b) < IN_DR7_LSS_FRACTION
     if is_v1:
         cat["IN_DR7_LSS"] = in_lss
+    return cat, {"run": run, "camcol": camcol, "field": fieldno, "dflags_bad": dflags_bad}
 
-    # --- SDSS photo flags (§6.6) ------------------------------------------------------------
+
+def _flag_words(plan: MockPlan, sl: slice, sigma: np.ndarray, golden: np.ndarray,
+                rng: np.random.Generator) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """SDSS photo-flag words (§6.6) and PSF magnitude errors of a block.
+
+    Returns ({"object": (B,) uint64, "bands": (B, 5) uint64, "edge": (B,) bool}, psf_err (B, 5)
+    float32). Golden rows carry BINNED1 only.
+    """
+    lab = plan.labels
+    b = sigma.shape[0]
     obj_word = np.full(b, sf.BINNED1, np.uint64)
     edge = rng.random(b) < BENIGN_RATES["EDGE"]
     for bit, on in (
@@ -772,42 +818,15 @@ def generate_block(plan: MockPlan, k: int) -> MockBlock:
     psf_err = np.clip(np.nan_to_num(sigma, nan=0.1) * rng.uniform(0.8, 2.0, (b, N_BANDS)), 0.005, 2.0)
     psf_err = np.where((deblend == 1)[:, None], rng.uniform(0.02, 0.19, (b, N_BANDS)), psf_err)
     psf_err = np.where((deblend == 2)[:, None], rng.uniform(0.21, 0.8, (b, N_BANDS)), psf_err).astype(np.float32)
-    objid = ((np.uint64(_OBJID_SKYVERSION) << np.uint64(59)) | (np.uint64(_RERUN) << np.uint64(48))
-             | (run.astype(np.uint64) << np.uint64(32)) | (camcol.astype(np.uint64) << np.uint64(29))
-             | (fieldno.astype(np.uint64) << np.uint64(16))
-             | rng.integers(1, 2000, b).astype(np.uint64)).view(np.int64)
-    obj_i64, band_i64 = obj_word.view(np.int64), band_words.view(np.int64)
-    if plan.flags_inside:
-        cat["FLAGS"] = obj_i64
-        for j, band in enumerate(BANDS):
-            cat[f"FLAGS_{band.upper()}"] = band_i64[:, j]
-            cat[f"PSFMAGERR_{band.upper()}"] = psf_err[:, j]
-        cat["OBJID"] = objid
-
-    keep = ~lab.omitted[sl]
-    order = np.flatnonzero(keep)[rng.permutation(int(keep.sum()))]   # companions are not in catalog order
-    flags = np.zeros(order.size, dtype=flags_dtype(split=False))
-    split = np.zeros(order.size, dtype=flags_dtype(split=True))
-    for tab in (flags, split):
-        tab["NSAID"] = lab.nsaid[sl][order]
-        tab["OBJID"] = objid[order]
-        for j, band in enumerate(BANDS):
-            tab[f"PSFMAGERR_{band.upper()}"] = psf_err[order, j]
-    flags["FLAGS"] = obj_i64[order]
-    for j, band in enumerate(BANDS):
-        flags[f"FLAGS_{band.upper()}"] = band_i64[order, j]
-    split["FLAGS1"], split["FLAGS2"] = split_words(obj_word[order])
-    for j, band in enumerate(BANDS):
-        split[f"FLAGS1_{band.upper()}"], split[f"FLAGS2_{band.upper()}"] = split_words(band_words[order, j])
-
-    # --- truth --------------------------------------------------------------------------------
-    truth = _truth(plan, sl, rows, gal, z_true, z_cat, flux32, ivar32, theta_ok, edge, dflags_bad)
-    return MockBlock(catalog=cat, flags=flags, flags_split=split, truth=truth)
+    return {"object": obj_word, "bands": band_words, "edge": edge}, psf_err
 
 
-def _truth(plan: MockPlan, sl: slice, rows: np.ndarray, gal: _Galaxies, z_true, z_cat, flux32, ivar32,
-           theta_ok, edge, dflags_bad) -> dict[str, np.ndarray]:
+def _truth(plan: MockPlan, sl: slice, gal: _Galaxies, z_true: np.ndarray, z_cat: np.ndarray, flux32: np.ndarray,
+           ivar32: np.ndarray, *, theta_ok: np.ndarray, edge: np.ndarray, dflags_bad: np.ndarray
+           ) -> dict[str, np.ndarray]:
+    """The truth columns of a block (by construction from the labels; see :mod:`sedflow_dask.mock`)."""
     lab = plan.labels
+    rows = np.arange(sl.start, sl.stop)
     path = lab.pathology[sl]
     truth: dict[str, np.ndarray] = {"nsaid": lab.nsaid[sl].astype(np.int64), "row": rows.astype(np.int64)}
     for j in range(N_BOX):
