@@ -26,6 +26,8 @@ STAGE_CLIS: tuple[str, ...] = (
     "sedflow_dask.noise.cli",
     "sedflow_dask.ingest.cli",
     "sedflow_dask.mock.cli",
+    "sedflow_dask.train.cli",
+    "sedflow_dask.diagnostics.cli",
 )
 
 

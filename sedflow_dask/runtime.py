@@ -9,9 +9,12 @@ with the thresholds below. Freed memory up to ``trim_mb`` stays in the process f
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import sys
+import threading
+from collections.abc import Iterator
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
@@ -29,3 +32,25 @@ def tune_malloc(mmap_mb: int = 32, trim_mb: int = 128) -> bool:
     ok_mmap = mallopt(_M_MMAP_THRESHOLD, mmap_mb * 1024 * 1024)
     ok_trim = mallopt(_M_TRIM_THRESHOLD, trim_mb * 1024 * 1024)
     return bool(ok_mmap and ok_trim)
+
+
+_TORCH_THREADS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def single_threaded_torch() -> Iterator[None]:
+    """Run torch ops single-threaded for the duration (torch's thread count is process-wide).
+
+    Callers that parallelise with their own Python threads use this: each thread's small ops
+    run on one core, which on these machines beats torch's OpenMP pool (and never stalls when
+    another process competes for the cores).
+    """
+    import torch
+
+    with _TORCH_THREADS_LOCK:
+        previous = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(previous)

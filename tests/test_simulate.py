@@ -202,3 +202,10 @@ def test_shipped_colour_quantiles_match_the_shipped_models():
     sim = simulate_photometry(model, noise, prior, 240_000, chunk_rng(123, 0))
     q = np.quantile(colours(sim.mag.astype(np.float32)), 0.001, axis=0)
     np.testing.assert_allclose(training_colour_quantiles(), q, atol=0.05)
+
+
+def test_in_process_run_gives_the_same_set(training_set, tmp_path):
+    src, summary = training_set
+    again = simulate_training_set(CONFIG, tmp_path / "local", None, stream=None)
+    assert read_training_set(tmp_path / "local").equals(read_training_set(src))
+    assert again["n_drawn"] == summary["n_drawn"] and again["colour_quantiles"] == summary["colour_quantiles"]

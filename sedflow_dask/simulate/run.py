@@ -171,11 +171,13 @@ def _check_existing(plan: SimulationPlan, overwrite: bool) -> dict[str, Any] | N
     return None
 
 
-def simulate_training_set(config: Config, out: str | Path, client, *, n: int | None = None,
+def simulate_training_set(config: Config, out: str | Path, client=None, *, n: int | None = None,
                           overwrite: bool = False, stream: TextIO | None = sys.stderr) -> dict[str, Any]:
     """Simulate a training set of ``n`` kept rows (default ``config.simulate.n``) into ``out``.
 
-    Returns the run summary also stored in ``out/_common_metadata`` and ``out/manifest.json``.
+    ``client`` is a ``distributed.Client``; None runs the chunks one after another in this
+    process (small sets, tests) with the same result. Returns the run summary also stored in
+    ``out/_common_metadata`` and ``out/manifest.json``.
     """
     from tqdm.auto import tqdm
 
@@ -188,63 +190,22 @@ def simulate_training_set(config: Config, out: str | Path, client, *, n: int | N
                   file=stream)
         return existing
     Path(plan.out).mkdir(parents=True, exist_ok=True)
-
-    from distributed import as_completed
-
-    threads = sum(client.nthreads().values()) or 1
-    max_in_flight = 2 * threads
-    results: dict[int, ChunkResult] = {}
-    in_flight: dict[Any, int] = {}
-    pending = as_completed()
-    next_chunk = 0
-
-    def submit(chunk: int) -> None:
-        fut = client.submit(simulate_chunk_task, plan, chunk, pure=False, key=f"simulate-chunk-{chunk:05d}-{time.time_ns()}")
-        in_flight[fut] = chunk
-        pending.add(fut)
-
-    def leading_kept() -> tuple[int, int]:
-        """(K, kept) of the contiguous completed chunks 0..K-1, stopping once n rows are covered."""
-        kept, k = 0, 0
-        while k in results and kept < plan.n:
-            kept += results[k].n_kept
-            k += 1
-        return k, kept
-
-    def fill() -> None:
-        nonlocal next_chunk
-        drawn = sum(r.n_drawn for r in results.values())
-        rate = sum(r.n_kept for r in results.values()) / drawn if drawn else 1.0
-        expected = sum(r.n_kept for r in results.values()) + rate * plan.chunk_rows * len(in_flight)
-        while len(in_flight) < max_in_flight and expected < plan.n * 1.0001 + 1:
-            submit(next_chunk)
-            next_chunk += 1
-            expected += max(rate, 0.05) * plan.chunk_rows
-
     bar = tqdm(total=plan.n, desc="simulate", unit="row", unit_scale=True, file=stream, disable=stream is None,
                dynamic_ncols=True)
-    fill()
-    k_needed, kept = 0, 0
     try:
-        for fut in pending:
-            chunk = in_flight.pop(fut)
-            results[chunk] = fut.result()
-            k_needed, kept = leading_kept()
-            bar.update(min(sum(r.n_kept for r in results.values()), plan.n) - bar.n)
-            if kept >= plan.n:
-                break
-            fill()
-            if not in_flight and not pending.count():
-                raise RuntimeError("simulate: no chunks in flight but the set is incomplete")
+        if client is None:
+            results = _run_in_process(plan, bar)
+        else:
+            results = _run_on_cluster(plan, client, bar)
     finally:
-        _cancel_and_wait(client, list(in_flight))
         bar.close()
-
+    k_needed, kept = _leading(results, plan.n)
     last = k_needed - 1
     n_last = plan.n - (kept - results[last].n_kept)
     if n_last < results[last].n_kept:
-        results[last] = client.submit(truncate_chunk_task, plan, last, n_last, results[last].outcome,
-                                      pure=False).result()
+        args = (plan, last, n_last, results[last].outcome)
+        results[last] = (truncate_chunk_task(*args) if client is None
+                         else client.submit(truncate_chunk_task, *args, pure=False).result())
     used = [results[c] for c in range(k_needed)]
     _remove_stale_parts(Path(plan.out), k_needed)
 
@@ -269,6 +230,65 @@ def simulate_training_set(config: Config, out: str | Path, client, *, n: int | N
               f"({summary['n_kept'] / summary['n_drawn']:.1%}); dropped by rule: {drops}; "
               f"{k_needed} files in {plan.out} ({summary['wall_s']:.1f} s)", file=stream)
     return summary
+
+
+def _leading(results: dict[int, ChunkResult], n: int) -> tuple[int, int]:
+    """(K, kept) of the contiguous completed chunks 0..K-1, stopping once n rows are covered."""
+    kept, k = 0, 0
+    while k in results and kept < n:
+        kept += results[k].n_kept
+        k += 1
+    return k, kept
+
+
+def _run_in_process(plan: SimulationPlan, bar) -> dict[int, ChunkResult]:
+    results: dict[int, ChunkResult] = {}
+    chunk = 0
+    while _leading(results, plan.n)[1] < plan.n:
+        results[chunk] = simulate_chunk_task(plan, chunk)
+        bar.update(min(results[chunk].n_kept, plan.n - bar.n))
+        chunk += 1
+    return results
+
+
+def _run_on_cluster(plan: SimulationPlan, client, bar) -> dict[int, ChunkResult]:
+    """Keep chunks in flight, in index order, until the leading ones hold ``plan.n`` rows."""
+    from distributed import as_completed
+
+    max_in_flight = 2 * (sum(client.nthreads().values()) or 1)
+    results: dict[int, ChunkResult] = {}
+    in_flight: dict[Any, int] = {}
+    pending = as_completed()
+    next_chunk = 0
+
+    def fill() -> None:
+        nonlocal next_chunk
+        done_kept = sum(r.n_kept for r in results.values())
+        drawn = sum(r.n_drawn for r in results.values())
+        rate = done_kept / drawn if drawn else 1.0
+        expected = done_kept + rate * plan.chunk_rows * len(in_flight)
+        while len(in_flight) < max_in_flight and expected < plan.n * 1.0001 + 1:
+            fut = client.submit(simulate_chunk_task, plan, next_chunk, pure=False,
+                                key=f"simulate-chunk-{next_chunk:05d}-{time.time_ns()}")
+            in_flight[fut] = next_chunk
+            pending.add(fut)
+            next_chunk += 1
+            expected += max(rate, 0.05) * plan.chunk_rows
+
+    fill()
+    try:
+        for fut in pending:
+            chunk = in_flight.pop(fut)
+            results[chunk] = fut.result()
+            bar.update(min(sum(r.n_kept for r in results.values()), plan.n) - bar.n)
+            if _leading(results, plan.n)[1] >= plan.n:
+                break
+            fill()
+            if not in_flight and not pending.count():
+                raise RuntimeError("simulate: no chunks in flight but the set is incomplete")
+    finally:
+        _cancel_and_wait(client, list(in_flight))
+    return results
 
 
 def _cancel_and_wait(client, futures: list, timeout_s: float = 120.0) -> None:

@@ -14,9 +14,7 @@ Units: masses M_sun formed, ages Gyr (lookback), spectra L_sun/Å (rest), fluxes
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -34,6 +32,7 @@ from .interpolation import (
     dense_to_sparse,
     metallicity_weights,
 )
+from ..runtime import single_threaded_torch
 from .ssp_table import SSPTable
 
 
@@ -553,7 +552,7 @@ class SpectralSynthesis:
             for sl in slices:
                 run(sl)
             return out
-        with _single_threaded_torch(), ThreadPoolExecutor(self.threads) as pool:
+        with single_threaded_torch(), ThreadPoolExecutor(self.threads) as pool:
             for fut in [pool.submit(run, sl) for sl in slices]:
                 fut.result()
         return out
@@ -579,21 +578,6 @@ class SpectralSynthesis:
 
 # The sparse products used here (CSR @ dense on CPU) are stable; torch only flags the layout as beta.
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
-
-_TORCH_THREADS_LOCK = threading.Lock()
-
-
-@contextlib.contextmanager
-def _single_threaded_torch():
-    """Run torch ops single-threaded for the duration (torch's thread count is process-wide)."""
-    with _TORCH_THREADS_LOCK:
-        previous = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(previous)
-
 
 @dataclass(frozen=True)
 class _ExtraSlots:

@@ -1,0 +1,136 @@
+"""``sedflow validate``: calibration and recovery of a posterior model on held-out simulations.
+
+The held-out galaxies come from the same prior, forward model and noise model as the training
+set, with a random stream no training chunk uses. Sampled posteriors are scored with SBC, p-p
+coverage and TARP over the 11 box parameters, and with recovery (posterior median and width vs
+truth) of the derived properties log M*, log SFR(1 Gyr), log Z_MW and t_MW.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from ..noise.model import load_noise_model
+from ..posterior.artifact import X_NAMES, PosteriorModel
+from ..posterior.sampling import sample_posteriors
+from ..sps.model import PROVABGSModel
+from ..sps.parameters import BOX_NAMES, box_to_physical
+from ..simulate.core import chunk_rng, simulate_photometry
+from .calibration import calibration_summary, normalized_ranks
+from .plots import plot_pp, plot_recovery, plot_sbc, plot_tarp
+
+#: Chunk index of the held-out stream: far beyond any training chunk (they count from 0).
+HELD_OUT_CHUNK = 2**31 - 1
+DERIVED = ("log_mstar", "log_mstar_surviving", "log_sfr_1gyr", "log_z_mw", "t_mw")
+
+
+def held_out_simulations(model: PosteriorModel, n: int, seed: int, *, forward: PROVABGSModel | None = None,
+                         noise_path: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` held-out galaxies: θ_box (n, 11), z (n,), x (n, 11), from the model's prior and noise."""
+    noise = load_noise_model(noise_path)
+    if model.meta.get("noise_sha256") and noise.sha256() != model.meta["noise_sha256"]:
+        raise ValueError(f"noise model {noise_path or 'default'} (sha256 {noise.sha256()[:12]}) is not the one the "
+                         f"posterior model was trained with ({model.meta['noise_sha256'][:12]}); pass it with --noise-model")
+    forward = forward or PROVABGSModel()
+    rng = chunk_rng(seed, HELD_OUT_CHUNK)
+    theta, z, x = [], [], []
+    while sum(len(t) for t in theta) < n:
+        sim = simulate_photometry(forward, noise, model.prior, max(4 * n, 1024), rng)
+        theta.append(sim.theta_box)
+        z.append(sim.z)
+        x.append(np.column_stack([sim.mag, sim.sigma, sim.z]))
+    theta_a, z_a, x_a = (np.concatenate(a)[:n] for a in (theta, z, x))
+    # the model sees float32 inputs, as in training
+    return theta_a.astype(np.float32).astype(np.float64), z_a, x_a.astype(np.float32).astype(np.float64)
+
+
+def derived_properties(forward: PROVABGSModel, theta_box: np.ndarray, z: np.ndarray) -> dict[str, np.ndarray]:
+    """log M* (formed, θ_0), surviving log M*, log SFR over 1 Gyr, log Z_MW, t_MW for box θ."""
+    props = forward.derived_properties(box_to_physical(theta_box, validate=False), z)
+    return {"log_mstar": np.asarray(theta_box[:, 0], dtype=np.float64),
+            "log_mstar_surviving": props["log_mstar_surviving"], "log_sfr_1gyr": props["log_sfr_1gyr"],
+            "log_z_mw": props["log_z_mw"], "t_mw": props["t_mw"]}
+
+
+def validate_model(model: PosteriorModel, out: str | Path, *, n: int = 2000, n_samples: int = 10_000,
+                   seed: int = 0, n_derived: int = 500, threads: int = 1, max_rounds: int = 10,
+                   label: str = "model", noise_path: str | None = None,
+                   stream: TextIO | None = sys.stderr) -> dict[str, Any]:
+    """Validate ``model`` on ``n`` held-out simulations; write figures and ``summary.json`` to ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    forward = PROVABGSModel()
+    theta, z, x = held_out_simulations(model, n, seed, forward=forward, noise_path=noise_path)
+    if stream is not None:
+        print(f"validate: {n} held-out simulations (seed {seed}); sampling {n_samples} draws each", file=stream)
+    t0 = time.perf_counter()
+    post = sample_posteriors(model, x, n_samples, seed=seed, max_rounds=max_rounds, threads=threads)
+    t_sample = time.perf_counter() - t0
+    complete = post.n_filled == n_samples
+    samples = post.samples[complete].astype(np.float64)
+    truth = theta[complete]
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 7]))
+    calib = calibration_summary(samples, truth, BOX_NAMES, model.prior.lower, model.prior.upper, rng)
+
+    # derived properties on a subsample of each posterior (the forward model's SFH per draw)
+    k = min(n_derived, n_samples)
+    sub = samples[:, :k, :].reshape(-1, 11)
+    z_rep = np.repeat(z[complete], k)
+    d_post = {name: v.reshape(-1, k) for name, v in derived_properties(forward, sub, z_rep).items()}
+    d_true = derived_properties(forward, truth, z[complete])
+    recovery, med, lo, hi = {}, {}, {}, {}
+    d_samples = np.stack([d_post[name] for name in DERIVED], axis=-1)
+    d_truth = np.stack([d_true[name] for name in DERIVED], axis=-1)
+    finite = np.all(np.isfinite(d_truth), axis=1) & np.all(np.isfinite(d_samples), axis=(1, 2))
+    d_calib = calibration_summary(d_samples[finite], d_truth[finite], DERIVED, np.nanmin(d_truth, 0) - 1,
+                                  np.nanmax(d_truth, 0) + 1, rng)
+    for name in DERIVED:
+        q = np.nanpercentile(d_post[name], [16, 50, 84], axis=1)
+        lo[name], med[name], hi[name] = q
+        recovery[name] = {
+            "median_abs_error": float(np.nanmedian(np.abs(med[name] - d_true[name]))),
+            "median_posterior_std": float(np.nanmedian(np.nanstd(d_post[name], axis=1))),
+            "median_68_width": float(np.nanmedian(hi[name] - lo[name])),
+        }
+    figures = {
+        "pp": plot_pp(calib.pp_levels, calib.pp_coverage, BOX_NAMES, out / "pp.png", len(truth)).name,
+        "sbc": plot_sbc(normalized_ranks(samples, truth), BOX_NAMES, out / "sbc.png").name,
+        "tarp": plot_tarp(calib.tarp_levels, {label: calib.tarp_coverage}, out / "tarp.png").name,
+        "recovery": plot_recovery(d_true, med, lo, hi, out / "recovery.png").name,
+    }
+    summary = {
+        "label": label,
+        "model_sha256": model.sha256,
+        "n_galaxies": n,
+        "n_complete": int(complete.sum()),
+        "n_samples": n_samples,
+        "seed": seed,
+        "accept_frac": {"median": float(np.median(post.accept_frac)), "min": float(post.accept_frac.min()),
+                        "mean": float(post.accept_frac.mean())},
+        "sampling_s": round(t_sample, 2),
+        "ms_per_galaxy": round(1000 * t_sample / n, 2),
+        "calibration": calib.to_dict(),
+        "derived_calibration": d_calib.to_dict(),
+        "recovery": recovery,
+        "figures": figures,
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    np.savez_compressed(out / "curves.npz", pp_levels=calib.pp_levels, pp_coverage=calib.pp_coverage,
+                        tarp_coverage=calib.tarp_coverage, ks_p=calib.ks_pvalues)
+    if stream is not None:
+        c = summary["calibration"]
+        print(f"validate: min SBC KS p {c['min_sbc_ks_p']:.3g}, max |coverage-68%| {c['max_coverage_68_error']:.3f}, "
+              f"max |coverage-95%| {c['max_coverage_95_error']:.3f}, TARP max dev {c['tarp_max_deviation']:.3f}; "
+              f"median |d log M*| {recovery['log_mstar']['median_abs_error']:.3f}, median sigma(log M*) "
+              f"{recovery['log_mstar']['median_posterior_std']:.3f}; {summary['ms_per_galaxy']} ms/galaxy; "
+              f"written to {out}", file=stream)
+    return summary
+
+
+__all__ = ["DERIVED", "X_NAMES", "held_out_simulations", "validate_model"]

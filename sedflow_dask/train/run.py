@@ -1,0 +1,99 @@
+"""``sedflow train``: fit the posterior estimator to a training set and write the artifact."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..config import Config
+from ..posterior.artifact import PosteriorModel
+from ..posterior.flows import architecture_of, build_flow
+from .data import load_training_data, split_indices, standardization
+from .loop import train_flow
+
+CHECKPOINT = "checkpoint.pt"
+
+
+def train_posterior(config: Config, training_set: str | Path, out: str | Path, *, resume: bool = False,
+                    command: str | None = None, stream: TextIO | None = sys.stderr) -> PosteriorModel:
+    """Train q(θ_box | x) on ``training_set`` and save the artifact in ``out`` (checkpoints there too)."""
+    tc = config.train
+    if tc.threads:
+        torch.set_num_threads(tc.threads)
+    torch.manual_seed(config.seed)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = load_training_data(training_set)
+    train_idx, val_idx = split_indices(len(data.theta), tc.validation_fraction, config.seed)
+    theta_mean, theta_std = standardization(data.theta[train_idx])
+    x_mean, x_std = standardization(data.x[train_idx])
+    theta_t = torch.as_tensor((data.theta - theta_mean) / theta_std, dtype=torch.float32)
+    x_t = torch.as_tensor((data.x - x_mean) / x_std, dtype=torch.float32)
+    arch = architecture_of(tc)
+    estimator = build_flow(arch)
+    fingerprint = {"training_set_sha256": data.sha256, "architecture": arch, "seed": config.seed,
+                   "batch_size": tc.batch_size, "learning_rate": tc.learning_rate, "lr_schedule": tc.lr_schedule,
+                   "validation_fraction": tc.validation_fraction}
+    if stream is not None:
+        n_par = sum(p.numel() for p in estimator.parameters())
+        print(f"train: {len(train_idx):,} training / {len(val_idx):,} validation rows from {data.path}; "
+              f"{tc.flow} with {tc.num_transforms} transforms x {list(tc.hidden_features)} ({n_par:,} weights); "
+              f"torch threads {torch.get_num_threads()}; budget {tc.max_minutes:g} min", file=stream, flush=True)
+    t0 = time.perf_counter()
+    best, state = train_flow(estimator, theta_t, x_t, torch.as_tensor(train_idx), torch.as_tensor(val_idx), tc,
+                             seed=config.seed, checkpoint=out / CHECKPOINT, fingerprint=fingerprint,
+                             resume=resume, stream=stream)
+    estimator.load_state_dict(best)
+    estimator.eval()
+    summary = data.summary
+    meta: dict[str, Any] = {
+        "architecture": arch,
+        "prior": summary["prior"],
+        "training_set": {"path": data.path, "sha256": data.sha256, "n_kept": summary["n_kept"],
+                         "n_drawn": summary["n_drawn"], "seed": summary["seed"]},
+        "ssp_sha256": summary["ssp_sha256"],
+        "noise_sha256": summary["noise_sha256"],
+        "sps": summary["sps"],
+        "colour_quantile": summary["colour_quantile"],
+        "colour_quantiles": summary["colour_quantiles"],
+        "versions": _versions(),
+        "training": {
+            "command": command, "seed": config.seed, "config": dataclasses.asdict(tc),
+            "n_train": int(len(train_idx)), "n_validation": int(len(val_idx)),
+            "epochs": state.epoch, "best_epoch": state.best_epoch, "best_val_loss": state.best_val_loss,
+            "stop_reason": state.stop_reason, "train_minutes": round(state.elapsed_s / 60, 2),
+            "wall_s_this_run": round(time.perf_counter() - t0, 1), "torch_threads": torch.get_num_threads(),
+            "history": state.history,
+        },
+        "validation": None,
+        "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    model = PosteriorModel(estimator=estimator, theta_mean=theta_mean, theta_std=theta_std, x_mean=x_mean,
+                           x_std=x_std, meta=meta)
+    model.save(out)
+    if stream is not None:
+        print(f"train: stopped ({state.stop_reason}) after {state.epoch} epochs, {state.elapsed_s / 60:.1f} min; "
+              f"best validation loss {state.best_val_loss:.4f} (epoch {state.best_epoch}); "
+              f"artifact {out} (weights sha256 {model.sha256[:12]})", file=stream)
+    return model
+
+
+def _versions() -> dict[str, str]:
+    import sbi
+
+    versions = {"sedflow_dask": __version__, "sbi": sbi.__version__, "torch": torch.__version__,
+                "numpy": np.__version__}
+    try:
+        import zuko
+
+        versions["zuko"] = zuko.__version__
+    except ImportError:
+        pass
+    return versions

@@ -1,0 +1,204 @@
+"""Training (sbi flows), the artifact, and bounded batched sampling — on a small real training set."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from sedflow_dask.config import Config, TrainingConfig
+from sedflow_dask.posterior import (
+    X_NAMES,
+    PosteriorModel,
+    build_flow,
+    galaxy_seeds,
+    load_posterior_model,
+    sample_posteriors,
+)
+from sedflow_dask.posterior.flows import architecture_of, base_to_theta, is_affine_coupling
+from sedflow_dask.simulate import read_training_set, simulate_training_set
+from sedflow_dask.train import train_posterior
+from sedflow_dask.train.loop import load_checkpoint
+
+TINY = {"num_transforms": 2, "hidden_features": [16, 16], "batch_size": 256, "max_epochs": 3, "threads": 1}
+
+
+@pytest.fixture(scope="module")
+def training_set(tmp_path_factory):
+    out = tmp_path_factory.mktemp("post") / "ts"
+    config = Config.from_dict({"seed": 5, "simulate": {"n": 3000, "chunk_rows": 4096}})
+    simulate_training_set(config, out, None, stream=None)
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(training_set, tmp_path_factory):
+    out = tmp_path_factory.mktemp("post") / "model"
+    model = train_posterior(Config.from_dict({"seed": 1, "train": TINY}), training_set, out, stream=None,
+                            command="test")
+    return out, model
+
+
+@pytest.fixture(scope="module")
+def x_held(training_set):
+    table = read_training_set(training_set).to_pandas()
+    return table[list(X_NAMES)].to_numpy(np.float64)[:12], table[[f"theta_{i}" for i in range(11)]].to_numpy()[:12]
+
+
+def test_artifact_round_trip(trained, x_held):
+    out, model = trained
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["training"]["epochs"] == 3 and meta["training"]["stop_reason"] == "max_epochs"
+    assert meta["training"]["command"] == "test" and meta["versions"]["sbi"]
+    assert meta["training_set"]["n_kept"] == 3000 and len(meta["colour_quantiles"]) == 10
+    loaded = load_posterior_model(out)
+    x, theta = x_held
+    np.testing.assert_allclose(loaded.log_prob(theta, x), model.log_prob(theta, x), rtol=1e-6)
+    assert loaded.sha256 == meta["weights_sha256"]
+
+
+def test_resume_continues_the_same_run(training_set, tmp_path):
+    cfg2 = Config.from_dict({"seed": 1, "train": {**TINY, "max_epochs": 2}})
+    cfg3 = Config.from_dict({"seed": 1, "train": TINY})
+    train_posterior(cfg2, training_set, tmp_path / "a", stream=None)
+    resumed = train_posterior(cfg3, training_set, tmp_path / "a", resume=True, stream=None)
+    straight = train_posterior(cfg3, training_set, tmp_path / "b", stream=None)
+    assert resumed.meta["training"]["epochs"] == 3
+    for (k, a), b in zip(resumed.estimator.state_dict().items(), straight.estimator.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=k)
+    other = Config.from_dict({"seed": 2, "train": TINY})
+    with pytest.raises(ValueError, match="another run"):
+        train_posterior(other, training_set, tmp_path / "a", resume=True, stream=None)
+    with pytest.raises(ValueError, match="no checkpoint"):
+        train_posterior(cfg3, training_set, tmp_path / "c", resume=True, stream=None)
+
+
+def test_time_budget_stops_training(training_set, tmp_path):
+    cfg = Config.from_dict({"seed": 1, "train": {**TINY, "max_epochs": 10_000, "max_minutes": 0.02}})
+    t0 = time.perf_counter()
+    model = train_posterior(cfg, training_set, tmp_path / "t", stream=None)
+    assert model.meta["training"]["stop_reason"] == "time_budget"
+    assert time.perf_counter() - t0 < 60
+
+
+def test_sampling_shapes_bounds_and_streams(trained, x_held):
+    _, model = trained
+    x, _ = x_held
+    post = sample_posteriors(model, x, 500, seed=3, ids=np.arange(100, 112))
+    assert post.samples.shape == (12, 500, 11) and post.samples.dtype == np.float32
+    ok = ~np.isnan(post.samples[:, :, 0])
+    inside = (post.samples >= model.prior.lower - 1e-5) & (post.samples <= model.prior.upper + 1e-5)
+    assert np.all(inside[ok])
+    assert np.all((post.accept_frac > 0) & (post.accept_frac <= 1))
+    # a galaxy's draws depend on (seed, id) only: alone, in another batch, with threads
+    alone = sample_posteriors(model, x[4:5], 500, seed=3, ids=[104])
+    np.testing.assert_allclose(alone.samples[0], post.samples[4], rtol=1e-6, atol=1e-6)
+    threaded = sample_posteriors(model, x, 500, seed=3, ids=np.arange(100, 112), threads=2, batch_galaxies=5)
+    np.testing.assert_allclose(threaded.samples, post.samples, rtol=1e-6, atol=1e-6)
+    other = sample_posteriors(model, x[4:5], 500, seed=4, ids=[104])
+    assert not np.allclose(other.samples[0], post.samples[4], equal_nan=True)
+    assert len(set(galaxy_seeds(3, np.arange(1000)).tolist())) == 1000
+
+
+def test_out_of_distribution_inputs_never_hang(trained, x_held):
+    _, model = trained
+    x, _ = x_held
+    # a model whose flow puts (almost) all its mass outside the prior box: acceptance ~ 0
+    far = PosteriorModel(estimator=model.estimator, theta_mean=model.theta_mean + 50 * model.theta_std,
+                         theta_std=model.theta_std, x_mean=model.x_mean, x_std=model.x_std, meta=model.meta)
+    bad = x.copy()
+    bad[:, :5] += 30.0  # absurdly faint galaxies as well
+    t0 = time.perf_counter()
+    post = sample_posteriors(far, bad, 1000, seed=0, max_rounds=3)
+    assert time.perf_counter() - t0 < 30
+    assert np.all(post.n_proposed == 3000)
+    assert np.all(post.accept_frac < 0.01)
+    assert np.isnan(post.samples).all(axis=(1, 2)).sum() >= 1
+    assert np.all(post.n_filled == post.n_accepted.clip(max=1000))
+
+
+def test_bad_inputs_are_named(trained, x_held):
+    _, model = trained
+    x, _ = x_held
+    bad = x.copy()
+    bad[7, 3] = np.nan
+    with pytest.raises(ValueError, match="row 7"):
+        sample_posteriors(model, bad, 10, seed=0)
+    with pytest.raises(ValueError, match="shape"):
+        sample_posteriors(model, x[:, :5], 10, seed=0)
+    with pytest.raises(ValueError, match="seed"):
+        sample_posteriors(model, x, 10)
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d.update(format="something_else"), "format"),
+    (lambda d: d.update(format_version=7), "format_version"),
+    (lambda d: d.pop("architecture"), "architecture"),
+    (lambda d: d["standardization"].update(theta_std=[1.0] * 3), "standardization.theta_std"),
+    (lambda d: d["prior"].update(lower=[0.0] * 11), "prior"),
+    (lambda d: d.update(weights_sha256="0" * 64), "weights_sha256"),
+    (lambda d: d["architecture"].update(num_transforms=5), "not loadable"),
+])
+def test_foreign_or_corrupt_artifacts_fail_at_load(trained, tmp_path, mutate, message):
+    src, _ = trained
+    dst = tmp_path / "bad"
+    dst.mkdir()
+    (dst / "weights.pt").write_bytes((src / "weights.pt").read_bytes())
+    meta = json.loads((src / "model.json").read_text())
+    mutate(meta)
+    (dst / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=message) as err:
+        load_posterior_model(dst)
+    assert str(dst) in str(err.value)
+
+
+def test_truncated_weights_and_missing_files(trained, tmp_path):
+    src, _ = trained
+    dst = tmp_path / "trunc"
+    dst.mkdir()
+    (dst / "model.json").write_text((src / "model.json").read_text())
+    with pytest.raises(ValueError, match="weights.pt is missing"):
+        load_posterior_model(dst)
+    (dst / "weights.pt").write_bytes((src / "weights.pt").read_bytes()[:100])
+    with pytest.raises(ValueError, match="sha256"):
+        load_posterior_model(dst)
+    with pytest.raises(ValueError, match="does not exist"):
+        load_posterior_model(tmp_path / "nothing")
+    (tmp_path / "nojson").mkdir()
+    with pytest.raises(ValueError, match="model.json"):
+        load_posterior_model(tmp_path / "nojson")
+
+
+def test_fast_coupling_inverse_matches_zuko():
+    torch.manual_seed(0)
+    est = build_flow(architecture_of(TrainingConfig(num_transforms=3, hidden_features=(32, 32))))
+    assert is_affine_coupling(est.net)
+    for p in est.parameters():  # move off the identity initialisation
+        p.data += 0.1 * torch.randn_like(p)
+    ctx, eps = torch.randn(7, 11), torch.randn(50, 7, 11)
+    with torch.no_grad():
+        reference = est.net(ctx).transform.inv(eps)
+        fast = base_to_theta(est, eps, ctx)
+        torch.testing.assert_close(fast, reference, rtol=1e-5, atol=1e-5)
+        # and it inverts the forward map
+        z = est.net(ctx).transform(fast)
+        torch.testing.assert_close(z, eps, rtol=1e-4, atol=1e-4)
+
+
+def test_paper_maf_builds_and_samples_directly():
+    est = build_flow(architecture_of(TrainingConfig(flow="maf", num_transforms=2, hidden_features=(20, 20))))
+    with torch.no_grad():
+        out = base_to_theta(est, torch.randn(30, 4, 11), torch.randn(4, 11))
+    assert out.shape == (30, 4, 11) and torch.isfinite(out).all()
+
+
+def test_checkpoint_is_restorable(trained):
+    out, _ = trained
+    est = build_flow(json.loads((out / "model.json").read_text())["architecture"])
+    opt = torch.optim.Adam(est.parameters())
+    fingerprint = torch.load(out / "checkpoint.pt", weights_only=True)["fingerprint"]
+    state, best = load_checkpoint(out / "checkpoint.pt", est, opt, fingerprint)
+    assert state.epoch == 3 and len(state.history) == 3 and best
