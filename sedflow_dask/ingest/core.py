@@ -58,8 +58,9 @@ def convert_photometry(flux, ivar) -> tuple[np.ndarray, np.ndarray]:
     w = np.asarray(ivar, dtype=np.float64)
     if f.shape != w.shape or f.ndim != 2 or f.shape[1] != N_BANDS:
         raise ValueError(f"flux and ivar must both have shape (N, {N_BANDS}); got {f.shape} and {w.shape}")
-    mag = np.where(np.isfinite(f), flux_to_mag(f), np.nan)
-    return mag, sigma_mag_from_ivar(f, np.where(np.isfinite(w), w, np.nan))
+    with np.errstate(over="ignore"):  # σ_m overflowing to inf is flagged (BAD_SIGMA), not an error
+        mag = np.where(np.isfinite(f), flux_to_mag(f), np.nan)
+        return mag, sigma_mag_from_ivar(f, np.where(np.isfinite(w), w, np.nan))
 
 
 def data_validity_reasons(flux, ivar, sigma, z) -> np.ndarray:

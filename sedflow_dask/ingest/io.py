@@ -29,6 +29,9 @@ from .join import read_joined
 from .loaders import NSAFile, raw_frame, read_fits_rows
 
 PROVENANCE_FILE = "provenance.json"
+#: ZSTD level of the data partitions. hats defaults to 15; level 3 writes ~10x faster (the
+#: reduce step's main cost) for files ~2.5 % larger on this catalog (measured on a 8.5k-row pixel).
+ZSTD_LEVEL = 3
 #: Data partitions of a HATS catalog (never ``_metadata``, margins or the thumbnail).
 DATA_GLOB = "dataset/Norder=*/Dir=*/Npix=*.parquet"
 
@@ -132,6 +135,7 @@ def run_hats_import(specs: Sequence[str], reader: NSAChunkReader, output_path: s
         # queries read the data partitions, never a global _metadata (its size grows with
         # partitions x columns and it can swamp a worker: ecosystem notes §3)
         create_metadata=False,
+        write_table_kwargs={"compression_level": ZSTD_LEVEL},
         resume=False,
         progress_bar=progress,
         simple_progress_bar=True,

@@ -223,7 +223,7 @@ def check_positions(ra: np.ndarray, dec: np.ndarray, start: int, source: str) ->
     bad = bad_positions(ra, dec)
     if bad.any():
         rows = np.flatnonzero(bad)
-        ex = ", ".join(f"row {start + r}: RA={ra[r]!r}, DEC={dec[r]!r}" for r in rows[:3])
+        ex = "; ".join(f"row {start + r}: RA={float(ra[r])}, DEC={float(dec[r])}" for r in rows[:3])
         raise ValueError(f"{source}: columns RA/DEC hold {rows.size} non-finite or out-of-range positions "
                          f"({ex}{', ...' if rows.size > 3 else ''}); the catalog is partitioned on the sky, "
                          f"so every row needs RA in [0, 360] and DEC in [-90, 90] deg")
