@@ -24,13 +24,20 @@ def test_python_examples_run():
     assert namespace["maggies"].shape == (1, 5)
 
 
-SHELL = [line.split("#")[0].strip() for lang, code in BLOCKS if lang == "sh" for line in code.splitlines()]
-COMMANDS = [line for line in SHELL if line.startswith("sedflow ")]
+def _commands(code: str) -> list[str]:
+    lines = [line.split(" #")[0].strip() for line in code.splitlines()]
+    return [line for line in lines if line.startswith("sedflow ")]
 
 
-@pytest.mark.parametrize("command", COMMANDS)
-def test_shell_examples_run(command, tmp_path):
-    args = shlex.split(command)[1:]
-    res = subprocess.run([sys.executable, "-m", "sedflow_dask", *args], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stderr
+#: Each ``sh`` block with sedflow commands is a script: its commands run in order in one
+#: directory, so a later command reads what an earlier one wrote.
+SCRIPTS = [cmds for lang, code in BLOCKS if lang == "sh" for cmds in [_commands(code)] if cmds]
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=[f"block{i}" for i in range(len(SCRIPTS))])
+def test_shell_examples_run(script, tmp_path):
+    for command in script:
+        args = shlex.split(command)[1:]
+        res = subprocess.run([sys.executable, "-m", "sedflow_dask", *args], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=600)
+        assert res.returncode == 0, f"{command}\n{res.stderr[-3000:]}"
