@@ -107,6 +107,9 @@ def test_bad_files(files, cat, tmp_path):
     trunc.write_bytes(data[: len(data) // 2])
     with pytest.raises(ValueError, match=r"trunc.fits is truncated: its header promises 1500 rows .* \d+ complete rows"):
         open_nsa(trunc)
+    trunc.write_bytes(data[:4000])  # inside the table's header
+    with pytest.raises(ValueError, match="trunc.fits is truncated: no complete HDU 1"):
+        open_nsa(trunc)
     image = tmp_path / "image.fits"
     import fitsio
 

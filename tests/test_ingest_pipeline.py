@@ -264,7 +264,8 @@ def test_mock_reason_counts_equal_truth(client, mock, tmp_path):
     # other options against the mock's own expectation
     for form, config in (("flags_parquet", IngestConfig(partition_rows=3000, flag_mode="per_band",
                                                         flag_preset="sdss_clean_extended")),
-                         ("flags_split_fits", IngestConfig(partition_rows=3000, missing_flags="keep"))):
+                         ("flags_split_fits", IngestConfig(partition_rows=3000, missing_flags="keep",
+                                                           flag_mode="per_band", flag_preset="sdss_clean_point"))):
         res = run(client, files.catalog, tmp_path / form, flags_path=getattr(files, form), colour_quantiles=q,
                   config=config)
         exp = expected_ingest_reason(truth, preset=config.flag_preset, flag_mode=config.flag_mode,

@@ -75,6 +75,9 @@ def inspect_fits_table(path: str | Path, *, what: str = "FITS table") -> FitsTab
     try:
         with fitsio.FITS(str(p)) as fits:
             if len(fits) < 2:
+                if size % 2880:  # FITS files are whole 2880-byte blocks
+                    raise ValueError(f"{what} {p} is truncated: no complete HDU 1, and its {size} bytes are not a "
+                                     f"whole number of 2880-byte FITS blocks")
                 raise ValueError(f"{what} {p} has no HDU 1 (the catalog must be a binary table in HDU 1)")
             hdu = fits[1]
             if hdu.get_exttype() != "BINARY_TBL":

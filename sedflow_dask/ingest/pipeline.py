@@ -151,6 +151,7 @@ def ingest_nsa(nsa_path: str | Path, out: str | Path, *, client, flags_path: str
     work = out.parent / f".{out.name}.ingest-tmp"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
+    hashes: list = []
     try:
         ranges = row_ranges(nsa.nrows, config.partition_rows)
         buckets = n_buckets(max(nsa.nrows, flags.nrows if flags else 0), config.partition_rows)
@@ -241,6 +242,7 @@ def ingest_nsa(nsa_path: str | Path, out: str | Path, *, client, flags_path: str
             shutil.rmtree(out)
         os.replace(catalog, out)
     finally:
+        client.cancel([h for h in hashes if not h.done()])  # a failed run leaves no task behind
         shutil.rmtree(work, ignore_errors=True)
     return IngestResult(path=out, rows=summary["rows"], summary=summary, provenance=provenance,
                         problems=problems, warnings=warn)
