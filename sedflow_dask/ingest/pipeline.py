@@ -144,6 +144,10 @@ def ingest_nsa(nsa_path: str | Path, out: str | Path, *, client, flags_path: str
         warn.append(f"NO SDSS FLAGS: {nsa.path} has no flag columns and no --flags companion was given; "
                     f"the photometric quality cuts ({config.flag_preset}) are OFF and no row gets "
                     f"FLAGS_MISSING/FLAGS_UNCLEAN. Give --flags FILE to apply the paper's cuts.")
+    layout = flags.layout if flags is not None else in_table
+    if layout is not None and layout.or_of_bands:
+        warn.append(f"{layout.source}: object-level flags built as the OR of the per-band words (the table has no "
+                    f"object FLAGS; an approximation, objc_flags are not a plain OR for every bit)")
     if stream is not None:
         for w in warn:
             print(f"WARNING: {w}", file=stream, flush=True)
