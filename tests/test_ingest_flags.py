@@ -105,6 +105,7 @@ def test_int64_and_split_forms_give_identical_masks(fl):
     la = resolve_flag_layout(columns_of(a))
     lb = resolve_flag_layout(columns_of(b))
     assert la.columns == ("FLAGS",) and lb.columns == ("FLAGS1", "FLAGS2")
+    assert resolve_flag_layout(columns_of(a), mode="per_band").columns == ("FLAGS_UGRIZ",)  # projection
     assert np.array_equal(evaluate_clean(a, la), evaluate_clean(b, lb))
     assert (evaluate_clean(a, la) != fx.expected_clean(fl, "sedflow2022", "per_band")).any(), \
         "object and per-band modes must differ on this fixture"

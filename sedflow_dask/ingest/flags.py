@@ -165,7 +165,7 @@ class FlagLayout:
     def columns(self) -> tuple[str, ...]:
         """Stored names of every column to read (the projection), in a stable order."""
         cols: list[str] = []
-        if self.object_word is not None and not self.or_of_bands:
+        if self.mode == "object" and not self.or_of_bands:
             cols += self.object_word.columns
         if self.band_words is not None and (self.mode == "per_band" or self.or_of_bands):
             for w in self.band_words:
