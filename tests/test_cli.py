@@ -54,7 +54,7 @@ def test_config_override_changes_the_model():
         (["--theta", THETA, "--z", "0"], "outside the model's redshift range"),
         (["--theta", THETA.replace("10.5", "13.5"), "--z", "0.1"], "log_mstar = 13.5 is outside the prior box"),
         (["--prior", "2", "--set", "sps.burst_convention=nope"], "burst_convention"),
-        (["--prior", "2", "--set", "sps.no_such_option=1"], "unknown SPSConfig keys"),
+        (["--prior", "2", "--set", "sps.no_such_option=1"], "unknown keys in config section [sps]"),
     ],
 )
 def test_bad_input_is_a_clear_error(args, message):

@@ -8,7 +8,7 @@ import pytest
 
 MODULES = [
     "numpy", "scipy", "astropy", "dask.dataframe", "distributed", "torch", "sbi", "fitsio", "pyarrow.parquet",
-    "duckdb", "speclite.filters", "matplotlib", "bokeh", "hats", "lsdb", "emcee", "tqdm", "dask_jobqueue",
+    "duckdb", "speclite.filters", "matplotlib", "bokeh", "hats", "hats_import", "lsdb", "emcee", "tqdm", "dask_jobqueue",
 ]
 
 
