@@ -42,16 +42,6 @@ def write_table_atomic(table: pa.Table, path: str | Path, metadata: dict[str, An
     return path
 
 
-def write_json_atomic(data: dict[str, Any], path: str | Path) -> Path:
-    """Write ``data`` as indented JSON to ``path`` atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
-    return path
-
-
 def read_sedflow_metadata(path: str | Path) -> dict[str, Any]:
     """The ``sedflow`` metadata of a Parquet file (its footer only is read)."""
     path = Path(path)

@@ -11,7 +11,6 @@ only the data partitions ``dataset/Norder=*/Dir=*/Npix=*.parquet``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Iterator, Sequence
@@ -22,6 +21,7 @@ import numpy as np
 import pandas as pd
 from hats_import.catalog.file_readers import InputReader
 
+from ..files import file_sha256
 from ..noise.model import NoiseModel
 from .core import ingest_frame
 from .flags import FlagLayout, evaluate_clean
@@ -181,12 +181,8 @@ def read_ingested(path: str | Path, columns: Sequence[str] | None = None, filter
 def file_fingerprint(path: str | Path, block: int = 1 << 23) -> dict[str, Any]:
     """sha256 (streamed in 8 MiB blocks), size [bytes] and mtime of a file."""
     p = Path(path)
-    h = hashlib.sha256()
-    with open(p, "rb") as fh:
-        while chunk := fh.read(block):
-            h.update(chunk)
     st = p.stat()
-    return {"path": str(p.resolve()), "sha256": h.hexdigest(), "size_bytes": st.st_size, "mtime": st.st_mtime}
+    return {"path": str(p.resolve()), "sha256": file_sha256(p, block), "size_bytes": st.st_size, "mtime": st.st_mtime}
 
 
 def write_properties(catalog: str | Path, extra: dict[str, Any]) -> None:

@@ -27,7 +27,7 @@ from .. import __version__
 from ..cluster import iter_completed
 from ..config import IngestConfig
 from ..noise.model import NoiseModel, load_noise_model
-from ..parquet import write_json_atomic
+from ..files import write_json_atomic
 from .core import check_colour_quantiles, merge_summaries, sanity_problems, summarise
 from .flags import resolve_flag_layout
 from .io import (

@@ -29,6 +29,7 @@ def register(sub) -> None:
 
 def fit_noise_model_to_catalog(path: str | Path, *, bin_width: float, min_count: int):
     """Fit the noise model to the usable (``ingest_reason == 0``) galaxies of an ingested catalog."""
+    from ..files import file_sha256
     from ..ingest.io import ingested_data_files, read_ingested
     from ..photometry import MAG_COLUMNS, SIGMA_COLUMNS
     from .fit import fit_noise_model
@@ -37,9 +38,8 @@ def fit_noise_model_to_catalog(path: str | Path, *, bin_width: float, min_count:
     usable = frame[frame["ingest_reason"] == 0]
     if usable.empty:
         raise ValueError(f"{path}: no galaxy with ingest_reason 0 to fit the noise model to")
-    digest = hashlib.sha256()
-    for f in ingested_data_files(path):
-        digest.update(f.read_bytes())
+    # one hash over the data partitions' hashes, in their sorted order
+    digest = hashlib.sha256("".join(file_sha256(f) for f in sorted(ingested_data_files(path))).encode())
     provenance = {"fitted_from": "catalog", "catalog": str(Path(path).resolve()),
                   "catalog_data_sha256": digest.hexdigest(), "n_rows": len(frame), "n_usable": len(usable)}
     return fit_noise_model(usable[list(MAG_COLUMNS)].to_numpy(), usable[list(SIGMA_COLUMNS)].to_numpy(),

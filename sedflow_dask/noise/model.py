@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..files import read_json, write_json_atomic
 from ..photometry import BANDS, KCORRECT_FLOORS, N_BANDS, flux_to_mag, sigma_flux_from_mag
 
 FORMAT = "sedflow_dask.noise_model"
@@ -226,24 +227,13 @@ class NoiseModel:
 
     def save(self, path: str | Path) -> Path:
         """Write the artifact as JSON (atomically)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.to_json() + "\n")
-        tmp.replace(path)
-        return path
+        return write_json_atomic(self.to_dict(), path)
 
 
 def load_noise_model(path: str | Path | None = None) -> NoiseModel:
     """Read a noise-model artifact; ``None`` gives the default shipped with the package."""
     path = default_noise_model_path() if path is None else Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except OSError as exc:
-        raise ValueError(f"cannot read noise model {path}: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"noise model {path} is not valid JSON: {exc}") from None
-    return NoiseModel.from_dict(data, source=str(path))
+    return NoiseModel.from_dict(read_json(path, "noise model"), source=str(path))
 
 
 def default_noise_model_path() -> Path:

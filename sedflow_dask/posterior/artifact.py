@@ -8,7 +8,6 @@ weights, whose sha256 ``model.json`` records.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import uuid
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..files import file_sha256, read_json
 from ..photometry import MAG_COLUMNS, SIGMA_COLUMNS
 from ..prior import SEDPrior
 from ..sps.parameters import BOX_LOWER, BOX_NAMES, BOX_UPPER
@@ -84,7 +84,7 @@ class PosteriorModel:
         directory.mkdir(parents=True, exist_ok=True)
         tmp = directory / f".{WEIGHTS}.{uuid.uuid4().hex[:8]}.tmp"
         torch.save(self.estimator.state_dict(), tmp)
-        self.meta["weights_sha256"] = _file_sha256(tmp)
+        self.meta["weights_sha256"] = file_sha256(tmp)
         os.replace(tmp, directory / WEIGHTS)
         self.meta.update({
             "format": FORMAT, "format_version": FORMAT_VERSION,
@@ -107,12 +107,7 @@ def load_posterior_model(directory: str | Path | None = None) -> PosteriorModel:
     json_path, weights_path = directory / MODEL_JSON, directory / WEIGHTS
     if not directory.is_dir():
         raise ValueError(f"posterior model {directory} does not exist or is not a directory")
-    try:
-        meta = json.loads(json_path.read_text())
-    except OSError as exc:
-        raise ValueError(f"cannot read {json_path}: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{json_path} is not valid JSON: {exc}") from None
+    meta = read_json(json_path, "posterior model file")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ValueError(f"{json_path}: field 'format' is {meta.get('format') if isinstance(meta, dict) else None!r}, "
                          f"not {FORMAT!r}: not a sedflow_dask posterior model")
@@ -139,7 +134,7 @@ def load_posterior_model(directory: str | Path | None = None) -> PosteriorModel:
         raise ValueError(f"{json_path}: field 'prior' has another parameter box than this package's")
     if not weights_path.exists():
         raise ValueError(f"posterior model {directory}: {WEIGHTS} is missing")
-    digest = _file_sha256(weights_path)
+    digest = file_sha256(weights_path)
     if digest != meta["weights_sha256"]:
         raise ValueError(f"{weights_path}: sha256 {digest[:12]}… does not match model.json field "
                          f"'weights_sha256' ({str(meta['weights_sha256'])[:12]}…): corrupt or foreign weights")
@@ -156,10 +151,3 @@ def load_posterior_model(directory: str | Path | None = None) -> PosteriorModel:
     return PosteriorModel(estimator=estimator, theta_mean=arrays["theta_mean"], theta_std=arrays["theta_std"],
                           x_mean=arrays["x_mean"], x_std=arrays["x_std"], meta=meta)
 
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

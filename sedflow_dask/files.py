@@ -1,0 +1,40 @@
+"""Small file helpers every stage shares: content hashes, JSON read/written safely."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+
+def file_sha256(path: str | Path, block: int = 1 << 23) -> str:
+    """Hex sha256 of a file's bytes, streamed in ``block``-byte pieces."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(block):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_json(path: str | Path, what: str = "file") -> Any:
+    """Parse a JSON file; ValueError naming ``what`` and the path if unreadable or invalid."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except OSError as exc:
+        raise ValueError(f"cannot read {what} {path}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{what} {path} is not valid JSON: {exc}") from None
+
+
+def write_json_atomic(data: Any, path: str | Path) -> Path:
+    """Write ``data`` as indented, key-sorted JSON to ``path`` atomically (temp file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+    return path
