@@ -300,6 +300,42 @@ class SamplingConfig:
             raise ValueError("sample: n_samples, max_rounds and batch_galaxies must be >= 1")
 
 
+@dataclass(frozen=True)
+class FallbackConfig:
+    """The MCMC fallback for galaxies the flow cannot handle (``sedflow_dask.fallback``).
+
+    Attributes:
+        n_walkers: ensemble walkers per galaxy (>= 2 × 11 + 2; even).
+        max_seconds_per_galaxy: wall-clock bound per galaxy [s]; a batch of G galaxies gets
+            G × this, and a galaxy still short of its target then ends with status "timeout".
+        max_steps: cap on ensemble steps per galaxy (status "timeout" when hit first).
+        target_ess: effective samples (from the integrated autocorrelation time) for "mcmc".
+        min_tau_multiple: a chain must also be at least this many autocorrelation times long.
+        n_keep: thinned posterior samples returned per galaxy.
+        min_accept_frac: inference routes a galaxy to the fallback when the flow's in-box
+            accepted fraction is below this.
+        max_chi2: ... or when the χ² of its posterior-median photometry exceeds this
+            (20.5: the 99.9th percentile of χ² with 5 degrees of freedom).
+    """
+
+    n_walkers: int = 32
+    max_seconds_per_galaxy: float = 10.0
+    max_steps: int = 20_000
+    target_ess: int = 1000
+    min_tau_multiple: float = 50.0
+    n_keep: int = 1000
+    min_accept_frac: float = 0.05
+    max_chi2: float = 20.5
+
+    def __post_init__(self) -> None:
+        if self.n_walkers < 24 or self.n_walkers % 2:
+            raise ValueError("fallback.n_walkers must be even and >= 24 (2 x 11 parameters + 2)")
+        if self.max_seconds_per_galaxy <= 0 or self.max_steps < 1 or self.target_ess < 1 or self.n_keep < 1:
+            raise ValueError("fallback: max_seconds_per_galaxy > 0 and max_steps, target_ess, n_keep >= 1")
+        if self.min_tau_multiple <= 0 or not 0 <= self.min_accept_frac <= 1 or self.max_chi2 <= 0:
+            raise ValueError("fallback: min_tau_multiple, max_chi2 > 0 and 0 <= min_accept_frac <= 1")
+
+
 _SECTIONS: dict[str, type] = {
     "cluster": ClusterConfig,
     "noise": NoiseConfig,
@@ -307,6 +343,7 @@ _SECTIONS: dict[str, type] = {
     "ingest": IngestConfig,
     "train": TrainingConfig,
     "sample": SamplingConfig,
+    "fallback": FallbackConfig,
     "sps": SPSConfig,
 }
 
@@ -324,6 +361,7 @@ class Config:
         ingest: NSA ingestion.
         train: training the posterior estimator.
         sample: posterior sampling.
+        fallback: the MCMC fallback for out-of-support galaxies.
     """
 
     seed: int = 0
@@ -334,6 +372,7 @@ class Config:
     ingest: IngestConfig = dataclasses.field(default_factory=IngestConfig)
     train: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
     sample: SamplingConfig = dataclasses.field(default_factory=SamplingConfig)
+    fallback: FallbackConfig = dataclasses.field(default_factory=FallbackConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
