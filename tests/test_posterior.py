@@ -202,3 +202,20 @@ def test_checkpoint_is_restorable(trained):
     fingerprint = torch.load(out / "checkpoint.pt", weights_only=True)["fingerprint"]
     state, best = load_checkpoint(out / "checkpoint.pt", est, opt, fingerprint)
     assert state.epoch == 3 and len(state.history) == 3 and best
+
+
+def test_logit_transform_keeps_every_draw_in_the_box(trained, x_held):
+    _, model = trained
+    assert model.theta_transform == "logit"  # the default
+    x, theta = x_held
+    post = sample_posteriors(model, x, 400, seed=9)
+    assert np.all(post.accept_frac == 1.0) and np.all(post.n_filled == 400)
+    assert np.all((post.samples >= model.prior.lower - 1e-6) & (post.samples <= model.prior.upper + 1e-6))
+    # log q is a density in box coordinates: the logit Jacobian is included. Check it by
+    # Monte Carlo: E_q[1 / q(θ)] over draws is the volume of the region q covers (<= the box's).
+    draws = post.samples[0].astype(np.float64)
+    logq = model.log_prob(draws, np.repeat(x[:1], len(draws), axis=0))
+    volume = np.mean(np.exp(-logq))
+    assert 0 < volume <= np.prod(model.prior.upper - model.prior.lower) * 1.05
+    round_trip = model.box_from_standardized(model.standardize_theta(theta)).numpy()
+    np.testing.assert_allclose(round_trip, theta, rtol=1e-4, atol=1e-4)

@@ -23,6 +23,7 @@ from ..photometry import MAG_COLUMNS, SIGMA_COLUMNS
 from ..prior import SEDPrior
 from ..sps.parameters import BOX_LOWER, BOX_NAMES, BOX_UPPER
 from .flows import N_THETA, N_X, build_flow
+from .transforms import THETA_TRANSFORMS, from_flow_space, log_abs_det_jacobian, to_flow_space
 
 FORMAT = "sedflow_dask.posterior_model"
 FORMAT_VERSION = 1
@@ -38,9 +39,11 @@ class PosteriorModel:
 
     Attributes:
         estimator: the sbi density estimator (in standardised coordinates).
-        theta_mean, theta_std: (11,) standardisation of θ_box.
+        theta_mean, theta_std: (11,) standardisation of θ in the flow's space.
         x_mean, x_std: (11,) standardisation of x = (mag_ugriz, sigma_ugriz, z).
         meta: the ``model.json`` content.
+        theta_transform: "none" (the flow models box coordinates) or "logit" (each box
+            coordinate's logit; see :mod:`.transforms`).
     """
 
     estimator: torch.nn.Module
@@ -49,6 +52,7 @@ class PosteriorModel:
     x_mean: np.ndarray
     x_std: np.ndarray
     meta: dict[str, Any] = field(default_factory=dict)
+    theta_transform: str = "none"
 
     @property
     def prior(self) -> SEDPrior:
@@ -65,18 +69,24 @@ class PosteriorModel:
         return torch.as_tensor((np.asarray(x, dtype=np.float64) - self.x_mean) / self.x_std, dtype=torch.float32)
 
     def standardize_theta(self, theta_box: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor((np.asarray(theta_box, dtype=np.float64) - self.theta_mean) / self.theta_std,
-                               dtype=torch.float32)
+        """Box coordinates → the flow's standardised coordinates."""
+        flow = to_flow_space(theta_box, self.theta_transform, BOX_LOWER, BOX_UPPER)
+        return torch.as_tensor((flow - self.theta_mean) / self.theta_std, dtype=torch.float32)
 
-    def unstandardize_theta(self, t: torch.Tensor) -> np.ndarray:
-        return t.detach().cpu().numpy().astype(np.float64) * self.theta_std + self.theta_mean
+    def box_from_standardized(self, t: torch.Tensor) -> torch.Tensor:
+        """The flow's standardised coordinates → box coordinates (torch, float32)."""
+        std = torch.as_tensor(self.theta_std, dtype=t.dtype)
+        mean = torch.as_tensor(self.theta_mean, dtype=t.dtype)
+        return from_flow_space(t * std + mean, self.theta_transform, torch.as_tensor(BOX_LOWER, dtype=t.dtype),
+                               torch.as_tensor(BOX_UPPER, dtype=t.dtype))
 
     def log_prob(self, theta_box: np.ndarray, x: np.ndarray) -> np.ndarray:
         """(N,) log q(θ_box | x) in box coordinates (the standardisation's Jacobian included)."""
         with torch.no_grad():
             lp = self.estimator.log_prob(self.standardize_theta(theta_box).unsqueeze(0),
                                          self.standardize_x(x)).squeeze(0)
-        return lp.numpy().astype(np.float64) - float(np.sum(np.log(self.theta_std)))
+        jacobian = log_abs_det_jacobian(theta_box, self.theta_transform, BOX_LOWER, BOX_UPPER)
+        return lp.numpy().astype(np.float64) - float(np.sum(np.log(self.theta_std))) + jacobian
 
     def save(self, directory: str | Path) -> Path:
         """Write ``weights.pt`` and ``model.json`` into ``directory`` (each atomically)."""
@@ -89,7 +99,8 @@ class PosteriorModel:
         self.meta.update({
             "format": FORMAT, "format_version": FORMAT_VERSION,
             "theta_names": list(BOX_NAMES), "x_names": list(X_NAMES),
-            "standardization": {"theta_mean": self.theta_mean.tolist(), "theta_std": self.theta_std.tolist(),
+            "standardization": {"theta_transform": self.theta_transform,
+                                "theta_mean": self.theta_mean.tolist(), "theta_std": self.theta_std.tolist(),
                                 "x_mean": self.x_mean.tolist(), "x_std": self.x_std.tolist()},
         })
         tmp_json = directory / f".{MODEL_JSON}.{uuid.uuid4().hex[:8]}.tmp"
@@ -129,6 +140,10 @@ def load_posterior_model(directory: str | Path | None = None) -> PosteriorModel:
         if key.endswith("std") and np.any(arr <= 0):
             raise ValueError(f"{json_path}: field 'standardization.{key}' must be positive")
         arrays[key] = arr
+    transform = std.get("theta_transform", "none")
+    if transform not in THETA_TRANSFORMS:
+        raise ValueError(f"{json_path}: field 'standardization.theta_transform' is {transform!r}; "
+                         f"expected one of {THETA_TRANSFORMS}")
     prior = meta["prior"]
     if not (np.allclose(prior.get("lower", []), BOX_LOWER) and np.allclose(prior.get("upper", []), BOX_UPPER)):
         raise ValueError(f"{json_path}: field 'prior' has another parameter box than this package's")
@@ -149,5 +164,5 @@ def load_posterior_model(directory: str | Path | None = None) -> PosteriorModel:
         raise ValueError(f"{weights_path}: not loadable into the architecture of {json_path}: {exc}") from None
     estimator.eval()
     return PosteriorModel(estimator=estimator, theta_mean=arrays["theta_mean"], theta_std=arrays["theta_std"],
-                          x_mean=arrays["x_mean"], x_std=arrays["x_std"], meta=meta)
+                          x_mean=arrays["x_mean"], x_std=arrays["x_std"], meta=meta, theta_transform=transform)
 

@@ -93,10 +93,8 @@ def sample_posteriors(model: PosteriorModel, x, n_samples: int, *, seed: int | N
     samples = np.full((g_total, n_samples, 11), np.nan, dtype=np.float32)
     n_acc = np.zeros(g_total, dtype=np.int64)
     n_prop = np.zeros(g_total, dtype=np.int64)
-    lower = (model.prior.lower - model.theta_mean) / model.theta_std
-    upper = (model.prior.upper - model.theta_mean) / model.theta_std
-    lo_t = torch.as_tensor(lower, dtype=torch.float32)
-    hi_t = torch.as_tensor(upper, dtype=torch.float32)
+    lo_t = torch.as_tensor(model.prior.lower, dtype=torch.float32)
+    hi_t = torch.as_tensor(model.prior.upper, dtype=torch.float32)
     ctx_all = model.standardize_x(x)
     size = max(1, min(batch_galaxies, -(-g_total // max(1, threads))))
     batches = [np.arange(s, min(s + size, g_total)) for s in range(0, g_total, size)]
@@ -117,8 +115,6 @@ def sample_posteriors(model: PosteriorModel, x, n_samples: int, *, seed: int | N
 def _sample_batch(model, ctx, idx, seeds, n_samples, max_rounds, samples, n_acc, n_prop, lo_t, hi_t) -> None:
     streams = [galaxy_stream(seeds[g]) for g in idx]
     filled = np.zeros(len(idx), dtype=np.int64)
-    std = torch.as_tensor(model.theta_std, dtype=torch.float32)
-    mean = torch.as_tensor(model.theta_mean, dtype=torch.float32)
     active = np.arange(len(idx))
     for _ in range(max_rounds):
         if active.size == 0:
@@ -126,8 +122,9 @@ def _sample_batch(model, ctx, idx, seeds, n_samples, max_rounds, samples, n_acc,
         eps = np.stack([streams[j].standard_normal((n_samples, 11), dtype=np.float32) for j in active], axis=1)
         with torch.no_grad():
             t = base_to_theta(model.estimator, torch.from_numpy(eps), ctx[active])  # (S, A, 11)
-            inside = ((t >= lo_t) & (t <= hi_t)).all(dim=-1) & torch.isfinite(t).all(dim=-1)  # (S, A)
-            theta = (t * std + mean).numpy()
+            box = model.box_from_standardized(t)
+            inside = ((box >= lo_t) & (box <= hi_t)).all(dim=-1) & torch.isfinite(box).all(dim=-1)  # (S, A)
+            theta = box.numpy()
         inside = inside.numpy()
         for k, j in enumerate(active):
             g = idx[j]

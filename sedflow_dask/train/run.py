@@ -15,6 +15,8 @@ from .. import __version__
 from ..config import Config
 from ..posterior.artifact import PosteriorModel
 from ..posterior.flows import architecture_of, build_flow
+from ..posterior.transforms import to_flow_space
+from ..sps.parameters import BOX_LOWER, BOX_UPPER
 from .data import load_training_data, split_indices, standardization
 from .loop import train_flow
 
@@ -32,13 +34,16 @@ def train_posterior(config: Config, training_set: str | Path, out: str | Path, *
     out.mkdir(parents=True, exist_ok=True)
     data = load_training_data(training_set)
     train_idx, val_idx = split_indices(len(data.theta), tc.validation_fraction, config.seed)
-    theta_mean, theta_std = standardization(data.theta[train_idx])
+    theta_flow = to_flow_space(data.theta, tc.theta_transform, BOX_LOWER, BOX_UPPER)
+    theta_mean, theta_std = standardization(theta_flow[train_idx])
     x_mean, x_std = standardization(data.x[train_idx])
-    theta_t = torch.as_tensor((data.theta - theta_mean) / theta_std, dtype=torch.float32)
+    theta_t = torch.as_tensor((theta_flow - theta_mean) / theta_std, dtype=torch.float32)
+    del theta_flow
     x_t = torch.as_tensor((data.x - x_mean) / x_std, dtype=torch.float32)
     arch = architecture_of(tc)
     estimator = build_flow(arch)
     fingerprint = {"training_set_sha256": data.sha256, "architecture": arch, "seed": config.seed,
+                   "theta_transform": tc.theta_transform,
                    "batch_size": tc.batch_size, "learning_rate": tc.learning_rate, "lr_schedule": tc.lr_schedule,
                    "validation_fraction": tc.validation_fraction}
     if stream is not None:
@@ -76,7 +81,7 @@ def train_posterior(config: Config, training_set: str | Path, out: str | Path, *
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     model = PosteriorModel(estimator=estimator, theta_mean=theta_mean, theta_std=theta_std, x_mean=x_mean,
-                           x_std=x_std, meta=meta)
+                           x_std=x_std, meta=meta, theta_transform=tc.theta_transform)
     model.save(out)
     if stream is not None:
         print(f"train: stopped ({state.stop_reason}) after {state.epoch} epochs, {state.elapsed_s / 60:.1f} min; "
