@@ -77,8 +77,8 @@ class PosteriorModel:
         """The flow's standardised coordinates → box coordinates (torch, float32)."""
         std = torch.as_tensor(self.theta_std, dtype=t.dtype)
         mean = torch.as_tensor(self.theta_mean, dtype=t.dtype)
-        return from_flow_space(t * std + mean, self.theta_transform, torch.as_tensor(BOX_LOWER, dtype=t.dtype),
-                               torch.as_tensor(BOX_UPPER, dtype=t.dtype))
+        return from_flow_space(t * std + mean, self.theta_transform, torch.tensor(BOX_LOWER, dtype=t.dtype),
+                               torch.tensor(BOX_UPPER, dtype=t.dtype))
 
     def log_prob(self, theta_box: np.ndarray, x: np.ndarray) -> np.ndarray:
         """(N,) log q(θ_box | x) in box coordinates (the standardisation's Jacobian included)."""

@@ -93,8 +93,8 @@ def sample_posteriors(model: PosteriorModel, x, n_samples: int, *, seed: int | N
     samples = np.full((g_total, n_samples, 11), np.nan, dtype=np.float32)
     n_acc = np.zeros(g_total, dtype=np.int64)
     n_prop = np.zeros(g_total, dtype=np.int64)
-    lo_t = torch.as_tensor(model.prior.lower, dtype=torch.float32)
-    hi_t = torch.as_tensor(model.prior.upper, dtype=torch.float32)
+    lo_t = torch.tensor(model.prior.lower, dtype=torch.float32)
+    hi_t = torch.tensor(model.prior.upper, dtype=torch.float32)
     ctx_all = model.standardize_x(x)
     size = max(1, min(batch_galaxies, -(-g_total // max(1, threads))))
     batches = [np.arange(s, min(s + size, g_total)) for s in range(0, g_total, size)]
