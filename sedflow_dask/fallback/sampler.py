@@ -1,0 +1,449 @@
+"""Batched affine-invariant ensemble MCMC for galaxies the flow cannot handle.
+
+Each galaxy gets an ensemble of W walkers (Goodman & Weare 2010, as emcee) on the Gaussian
+flux likelihood and box prior of :mod:`sedflow_dask.fallback.likelihood`. emcee's
+``EnsembleSampler(vectorize=True)`` pushes one galaxy's W/2 proposals per half-step through the
+model; the forward model costs ~1 ms per call below ~64 rows, so that runs at a fifth of the
+model's throughput. Here the proposals of up to ``batch_galaxies`` galaxies go through ONE
+model call per half-step (a few hundred rows, the model's efficient size), and a galaxy that
+finishes is replaced by the next one waiting.
+
+What a galaxy gets never depends on its batch-mates: its random numbers come from its own
+Philox stream (:func:`sedflow_dask.posterior.galaxy_stream` on its 64-bit seed, the flow
+sampler's scheme, so the chain is reproducible from (run seed, NSAID)), drawn in fixed blocks
+per step, and its convergence checks fall on fixed step counts. The model's float32 engine
+sums a row differently depending on the other rows' redshifts (~1e-6 relative), which flips
+an occasional accept decision and so changes the chain; with a float64 model
+(:func:`fallback_model`) rows agree to ~1e-15 and batched and one-at-a-time chains coincide.
+
+Moves (per galaxy and step, chosen from its stream): differential evolution (ter Braak 2006,
+γ = 2.38 / √(2d), with γ = 1 one step in ten to jump between modes) or the stretch move (a = 2).
+
+The mass shear. Fluxes are proportional to 10^log_mstar, so log_mstar is strongly degenerate
+with everything that sets the mass-to-light ratio. The walkers move in coordinates
+(δ, ϑ) with ϑ the other ten box parameters and δ = log_mstar − g(ϑ), g(ϑ) the least-squares
+log-mass of the model at ϑ (clipped to the prior range). The map is a shear with unit
+Jacobian, so the target density is unchanged, but the ensemble no longer has to follow the
+curved mass–light ridge; it costs nothing extra because the model is evaluated at
+log_mstar = 10 anyway and rescaled. Draws are reported back in box coordinates.
+
+Convergence and bounds. At fixed step counts (every ~10 % of the chain) the burn-in is the
+later of (a) the first step where the walkers' mean log-posterior reaches its median over the
+last half of the chain and (b) 5 τ, at most half the chain; τ (:func:`integrated_time`) is
+then re-estimated on the rest. A galaxy is done ("mcmc") when its kept chain has
+ESS = L·W / max τ >= ``target_ess`` and L >= ``min_tau_multiple`` · max τ. It stops
+("timeout") when the seconds charged to it reach ``max_seconds`` or it has run ``max_steps``:
+each batched step's wall time is shared equally among the galaxies in it, so a batch of G
+galaxies takes at most about G × ``max_seconds`` wall seconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import expit
+
+from ..config import FallbackConfig, SPSConfig
+from ..posterior.sampling import galaxy_stream
+from ..prior import SEDPrior
+from ..sps.parameters import N_BOX
+from .autocorr import integrated_time
+from .likelihood import REFERENCE_LOG_MASS, best_log_mass, check_observations, chi2, gaussian_log_likelihood
+
+#: Prior draws per galaxy from which walkers are initialised (besides any caller's draws).
+N_PRIOR_CANDIDATES = 1024
+#: Steps of random numbers drawn from a galaxy's stream at a time (part of the seed contract:
+#: changing it changes every chain).
+_RNG_BLOCK = 64
+_STRETCH_A = 2.0
+_DE_JUMP_EVERY = 10
+_DE_GAMMA = 2.38 / np.sqrt(2.0 * N_BOX)
+_BURN_TAUS = 5.0
+_FIRST_CHECK = 200
+_MIN_CHECK_STEP = 100
+
+
+@dataclass(frozen=True)
+class FallbackResult:
+    """MCMC posteriors of G galaxies in the 11-dim box space.
+
+    Attributes:
+        samples: (G, n_keep, 11) float64 draws after burn-in, evenly thinned from all walkers;
+            NaN rows where the kept chain had fewer points (short timeouts).
+        status: (G,) "mcmc" (converged: ESS and length targets met) or "timeout" (time or step
+            cap reached first; samples are still the chain's best effort).
+        ess: (G,) effective sample size L·W / max τ of the kept chain.
+        tau: (G, 11) integrated autocorrelation time [steps] per box parameter (inf: unknown).
+        accept_frac: (G,) accepted proposals / proposals over the whole run.
+        n_steps: (G,) ensemble steps run; n_burn: (G,) of them discarded as burn-in.
+        n_evals: (G,) forward-model evaluations spent on the galaxy (initialisation included).
+        wall_s: (G,) seconds charged to the galaxy (its share of the batched steps).
+        chi2_min: (G,) lowest χ² (5 bands) any walker reached.
+        seeds: (G,) uint64 galaxy seeds used.
+        n_walkers: walkers per galaxy.
+    """
+
+    samples: np.ndarray
+    status: np.ndarray
+    ess: np.ndarray
+    tau: np.ndarray
+    accept_frac: np.ndarray
+    n_steps: np.ndarray
+    n_burn: np.ndarray
+    n_evals: np.ndarray
+    wall_s: np.ndarray
+    chi2_min: np.ndarray
+    seeds: np.ndarray
+    n_walkers: int
+
+    @property
+    def converged(self) -> np.ndarray:
+        """(G,) True where status is "mcmc"."""
+        return self.status == "mcmc"
+
+
+def fallback_model(sps: SPSConfig | None = None):
+    """A float64 :class:`~sedflow_dask.sps.PROVABGSModel` for the fallback (same options otherwise).
+
+    With float64 a galaxy's chain is the same whichever galaxies share its batch (see the
+    module docstring); the model runs ~1.7x slower than float32.
+    """
+    from ..sps import PROVABGSModel
+
+    return PROVABGSModel(config=dataclasses.replace(sps or SPSConfig(), dtype="float64"))
+
+
+class _Evaluator:
+    """Log-posterior of walkers in sheared coordinates, many galaxies per model call."""
+
+    def __init__(self, model, prior: SEDPrior) -> None:
+        self.model = model
+        self.prior = prior
+        self.lo_m = float(prior.lower[0])
+        self.hi_m = float(prior.upper[0])
+        self.log_span = float(np.sum(np.log(prior.upper - prior.lower)))
+
+    def shape(self, rest: np.ndarray, z: np.ndarray, f: np.ndarray, s: np.ndarray):
+        """Model fluxes at log_mstar = 10 (M, 5) and g(ϑ) (M,) for rows (M, 10) of ϑ; NaN outside the box."""
+        m = rest.shape[0]
+        theta = np.empty((m, N_BOX))
+        theta[:, 0] = REFERENCE_LOG_MASS
+        theta[:, 1:] = rest
+        inside = self.prior.in_support(theta)
+        unit = np.full((m, 5), np.nan)
+        g = np.full(m, np.nan)
+        if inside.any():
+            unit[inside] = self.model.photometry(theta[inside], z[inside], space="box", unit="nanomaggies")
+            g[inside] = np.clip(best_log_mass(unit[inside], f[inside], s[inside]), self.lo_m, self.hi_m)
+        return unit, g
+
+    def log_prob(self, log_mass: np.ndarray, rest: np.ndarray, unit: np.ndarray, f: np.ndarray, s: np.ndarray):
+        """(log posterior (M,), χ² (M,)) of box points (log_mass, ϑ) whose unit fluxes are known."""
+        x = np.concatenate([log_mass[:, None], rest], axis=1)
+        finite = np.isfinite(log_mass) & np.isfinite(unit[:, 0])
+        lp = np.full(x.shape[0], -np.inf)
+        c2 = np.full(x.shape[0], np.inf)
+        if finite.any():
+            xf = x[finite]
+            lp_prior = self.prior.log_prob(xf)
+            model_flux = unit[finite] * 10.0 ** (xf[:, :1] - REFERENCE_LOG_MASS)
+            lp[finite] = lp_prior + gaussian_log_likelihood(model_flux, f[finite], s[finite])
+            c2[finite] = chi2(model_flux, f[finite], s[finite])
+        return lp, c2
+
+
+    def mass_logit(self, g: np.ndarray) -> np.ndarray:
+        """logit of the best-fitting log-mass g(ϑ) on the prior's range: the shear's offset."""
+        return _logit((g - self.lo_m) / (self.hi_m - self.lo_m))
+
+    def to_sampling(self, x: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """Sampling coordinates (M, 11) of box points x (M, 11) with best-fit log-masses g (M,)."""
+        v = _logit((x - self.prior.lower) / (self.prior.upper - self.prior.lower))
+        v[:, 0] -= self.mass_logit(g)
+        return v
+
+    def evaluate(self, v: np.ndarray, z: np.ndarray, f: np.ndarray, s: np.ndarray):
+        """(box points (M, 11), log target (M,), χ² (M,)) of sampling coordinates v (M, 11).
+
+        The log target is the log posterior in v: log p(x) plus the log Jacobian of the
+        logistic maps (the shear adds nothing).
+        """
+        lo, span = self.prior.lower, self.prior.upper - self.prior.lower
+        rest = lo[1:] + span[1:] * expit(v[:, 1:])
+        unit, g = self.shape(rest, z, f, s)
+        a = v[:, 0] + self.mass_logit(g)
+        x = np.concatenate([(lo[0] + span[0] * expit(a))[:, None], rest], axis=1)
+        lp, c2 = self.log_prob(x[:, 0], rest, unit, f, s)
+        u = np.concatenate([a[:, None], v[:, 1:]], axis=1)
+        return x, lp + self.log_span - np.sum(np.logaddexp(0.0, u) + np.logaddexp(0.0, -u), axis=1), c2
+
+
+class _Galaxy:
+    """State of one galaxy's ensemble: walkers, its random stream, its chain so far."""
+
+    def __init__(self, index: int, seed: np.uint64, n_walkers: int) -> None:
+        self.index = index
+        self.rng = galaxy_stream(int(seed))
+        self.w = n_walkers
+        self.y = np.empty((n_walkers, N_BOX))   # sampling coordinates (see the module docstring)
+        self.x = np.empty((n_walkers, N_BOX))   # box coordinates
+        self.lp = np.empty(n_walkers)
+        self.chain = np.empty((1024, n_walkers, N_BOX), dtype=np.float32)
+        self.mean_lp = np.empty(1024)
+        self.n = 0
+        self.n_accepted = 0
+        self.n_evals = 0
+        self.step_evals = 0
+        self.charged = 0.0
+        self.chi2_min = np.inf
+        self.next_check = _FIRST_CHECK
+        self.block: dict[str, np.ndarray] = {}
+        self.block_pos = _RNG_BLOCK
+
+    def variates(self) -> dict[str, np.ndarray]:
+        """This step's random numbers (both half-steps), drawn from the stream in fixed blocks.
+
+        The same numbers are drawn whichever move a step makes, so a galaxy's stream advances
+        by a fixed amount per step: its chain depends on its seed alone.
+        """
+        if self.block_pos == _RNG_BLOCK:
+            h = self.w // 2
+            r = self.rng
+            shape = (_RNG_BLOCK, 2, h)
+            self.block = {"j1": r.integers(0, h, shape), "j2": r.integers(0, h - 1, shape),
+                          "move": r.random((_RNG_BLOCK, 2)), "stretch": r.random(shape),
+                          "jitter": r.standard_normal(shape), "accept": r.random(shape)}
+            self.block_pos = 0
+        k = self.block_pos
+        self.block_pos += 1
+        return {key: v[k] for key, v in self.block.items()}
+
+    def accept(self, idx: slice, moved: np.ndarray, v_new: np.ndarray, x_new: np.ndarray,
+               lp_new: np.ndarray) -> None:
+        """Move the walkers ``idx`` where ``moved`` to sampling points ``v_new`` (box points, log target given)."""
+        if moved.any():
+            vs, xs, lps = self.y[idx], self.x[idx], self.lp[idx]
+            vs[moved] = v_new[moved]
+            xs[moved] = x_new[moved]
+            lps[moved] = lp_new[moved]
+            self.n_accepted += int(moved.sum())
+
+    def record(self) -> None:
+        if self.n == self.chain.shape[0]:
+            self.chain = np.concatenate([self.chain, np.empty_like(self.chain)])
+            self.mean_lp = np.concatenate([self.mean_lp, np.empty_like(self.mean_lp)])
+        self.chain[self.n] = self.x
+        self.mean_lp[self.n] = self.lp.mean()
+        self.n += 1
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-12, 1.0 - 1e-12)
+    return np.log(p) - np.log1p(-p)
+
+
+def _partners(v: dict[str, np.ndarray], half: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two different walkers of the complementary half per walker."""
+    j1 = v["j1"][half]
+    j2 = v["j2"][half]
+    return j1, j2 + (j2 >= j1)
+
+
+def _mh_half(ev: _Evaluator, gals: list[_Galaxy], var: list[dict], half: int, data, p_de: float) -> None:
+    """One Metropolis half-step (differential evolution or stretch) of every galaxy: one model call."""
+    h = gals[0].w // 2
+    s_idx, c_idx = (slice(0, h), slice(h, None)) if half == 0 else (slice(h, None), slice(0, h))
+    props, lnq = [], []
+    for gal, v in zip(gals, var):
+        y_s, y_c = gal.y[s_idx], gal.y[c_idx]
+        j1, j2 = _partners(v, half)
+        if v["move"][half] < p_de:
+            # ter Braak's DE; every tenth DE step a full jump (γ = 1) between modes.
+            gamma = 1.0 if v["move"][half] < p_de / _DE_JUMP_EVERY else _DE_GAMMA
+            props.append(y_s + (gamma * (1.0 + 1e-4 * v["jitter"][half]))[:, None] * (y_c[j1] - y_c[j2]))
+            lnq.append(np.zeros(h))
+        else:
+            zz = ((_STRETCH_A - 1.0) * v["stretch"][half] + 1.0) ** 2 / _STRETCH_A
+            props.append(y_c[j1] + zz[:, None] * (y_s - y_c[j1]))
+            lnq.append((N_BOX - 1) * np.log(zz))
+    y_new = np.concatenate(props)
+    x_new, lp_new, c2 = ev.evaluate(y_new, *data(gals, h))
+    for k, (gal, v) in enumerate(zip(gals, var)):
+        rows = slice(k * h, (k + 1) * h)
+        with np.errstate(invalid="ignore"):
+            acc = np.log(v["accept"][half]) < lnq[k] + lp_new[rows] - gal.lp[s_idx]
+        gal.accept(s_idx, acc, y_new[rows], x_new[rows], lp_new[rows])
+        gal.chi2_min = min(gal.chi2_min, float(np.min(c2[rows])))
+        gal.step_evals += h
+
+
+def _thin(points: np.ndarray, n_keep: int) -> np.ndarray:
+    out = np.full((n_keep, N_BOX), np.nan)
+    if points.shape[0] == 0:
+        return out
+    idx = np.unique(np.linspace(0, points.shape[0] - 1, min(n_keep, points.shape[0])).round().astype(np.int64))
+    out[: idx.size] = points[idx]
+    return out
+
+
+def _diagnose(gal: _Galaxy) -> tuple[int, np.ndarray, float]:
+    """(burn-in steps, τ per parameter, ESS) of a galaxy's chain so far."""
+    n = gal.n
+    if n < 8:
+        return n, np.full(N_BOX, np.inf), 0.0
+    tau_half = float(np.max(integrated_time(gal.chain[n // 2: n])))
+    settled = np.flatnonzero(gal.mean_lp[:n] >= np.median(gal.mean_lp[n // 2: n]))
+    t_lp = int(settled[0]) if settled.size else n // 2
+    burn = max(t_lp, int(np.ceil(_BURN_TAUS * tau_half)) if np.isfinite(tau_half) else n // 2)
+    burn = min(n // 2, burn)
+    tau = integrated_time(gal.chain[burn:n])
+    tau_max = float(np.max(tau))
+    ess = (n - burn) * gal.w / tau_max if np.isfinite(tau_max) and tau_max > 0 else 0.0
+    return burn, tau, ess
+
+
+def run_fallback(model, flux_nmgy, sigma_nmgy, z, *, seeds, init=None, config: FallbackConfig | None = None,
+                 prior: SEDPrior | None = None, n_walkers: int | None = None, max_seconds: float | None = None,
+                 max_steps: int | None = None, target_ess: int | None = None, n_keep: int | None = None,
+                 batch_galaxies: int = 16, p_de: float = 1.0) -> FallbackResult:
+    """MCMC posteriors of G galaxies under the forward model, batched through ``model``.
+
+    Args:
+        model: a :class:`~sedflow_dask.sps.PROVABGSModel` (:func:`fallback_model` for
+            batch-independent chains).
+        flux_nmgy, sigma_nmgy: (G, 5) ugriz fluxes and 1σ errors [nanomaggies]
+            (:func:`~sedflow_dask.fallback.fluxes_from_mags` converts magnitudes).
+        z: (G,) redshifts, held fixed, 0 < z <= 0.2.
+        seeds: (G,) uint64 galaxy seeds (:func:`sedflow_dask.posterior.galaxy_seeds` of the
+            run seed and NSAIDs).
+        init: optional (G, K, 11) box-space starting candidates (e.g. the flow's draws; NaN
+            or out-of-box rows are ignored). Walkers start at the best W of these and
+            ``N_PRIOR_CANDIDATES`` prior draws (each at its best-fitting log-mass).
+        config: defaults for the options below (``FallbackConfig()`` if None).
+        prior: the box prior (default ``SEDPrior()``).
+        n_walkers, max_seconds (per galaxy, its charged share of wall time [s]), max_steps,
+            target_ess, n_keep: override the config's fields of the same meaning.
+        batch_galaxies: galaxies whose walkers share model calls.
+        p_de: probability of a differential-evolution step (else a stretch step).
+
+    Returns:
+        :class:`FallbackResult`. Bad input rows (non-finite flux or σ <= 0, z outside
+        (0, 0.2]) raise ValueError naming the row before any work; a galaxy never raises or
+        runs past its time and step bounds.
+    """
+    cfg = config or FallbackConfig()
+    overrides = {k: v for k, v in dict(n_walkers=n_walkers, max_seconds_per_galaxy=max_seconds,
+                                       max_steps=max_steps, target_ess=target_ess, n_keep=n_keep).items()
+                 if v is not None}
+    cfg = dataclasses.replace(cfg, **overrides)
+    prior = prior or SEDPrior()
+    f, s, zz = check_observations(flux_nmgy, sigma_nmgy, z, prior.z_max)
+    g_total = f.shape[0]
+    seeds = np.asarray(seeds, dtype=np.uint64).ravel()
+    if seeds.shape != (g_total,):
+        raise ValueError(f"{seeds.size} seeds for {g_total} galaxies")
+    if init is not None:
+        init = np.asarray(init, dtype=np.float64)
+        if init.ndim != 3 or init.shape[0] != g_total or init.shape[2] != N_BOX:
+            raise ValueError(f"init must have shape (G={g_total}, K, {N_BOX}); got {init.shape}")
+    if batch_galaxies < 1 or not 0 <= p_de <= 1:
+        raise ValueError("batch_galaxies must be >= 1 and 0 <= p_de <= 1")
+
+    w = cfg.n_walkers
+    ev = _Evaluator(model, prior)
+    res = {
+        "samples": np.full((g_total, cfg.n_keep, N_BOX), np.nan),
+        "status": np.full(g_total, "timeout", dtype="<U7"),
+        "ess": np.zeros(g_total), "tau": np.full((g_total, N_BOX), np.inf),
+        "accept_frac": np.zeros(g_total), "n_steps": np.zeros(g_total, np.int64),
+        "n_burn": np.zeros(g_total, np.int64), "n_evals": np.zeros(g_total, np.int64),
+        "wall_s": np.zeros(g_total), "chi2_min": np.full(g_total, np.inf),
+    }
+
+    def data(gals: list[_Galaxy], per: int):
+        idx = np.repeat([gal.index for gal in gals], per)
+        return zz[idx], f[idx], s[idx]
+
+    def start(batch: list[int]) -> list[_Galaxy]:
+        """Initialise walkers of new galaxies: best W of (caller's draws + prior draws), one model call."""
+        t0 = time.perf_counter()
+        gals = [_Galaxy(i, seeds[i], w) for i in batch]
+        cands, owners, given = [], [], []
+        for k, gal in enumerate(gals):
+            parts = [prior.sample(N_PRIOR_CANDIDATES, gal.rng)[0]]
+            if init is not None:
+                parts.insert(0, init[gal.index][prior.in_support(init[gal.index])])
+            cands.append(np.concatenate(parts))
+            owners.append(np.full(cands[-1].shape[0], k))
+            given.append(np.arange(cands[-1].shape[0]) < cands[-1].shape[0] - N_PRIOR_CANDIDATES)
+        c = np.concatenate(cands)
+        own = np.concatenate(owners)
+        zc, fc, sc = zz[[gals[k].index for k in own]], f[[gals[k].index for k in own]], s[[gals[k].index for k in own]]
+        unit, g = ev.shape(c[:, 1:], zc, fc, sc)
+        # The caller's draws keep their log-mass; prior draws take the best-fitting one.
+        log_mass = np.where(np.concatenate(given), c[:, 0], g)
+        x = np.concatenate([log_mass[:, None], c[:, 1:]], axis=1)
+        lp, c2 = ev.log_prob(log_mass, c[:, 1:], unit, fc, sc)
+        v = ev.to_sampling(x, g)
+        # The walkers' target is the density in v: add the logistic maps' log Jacobian.
+        u = _logit((x - prior.lower) / (prior.upper - prior.lower))
+        lp = lp + ev.log_span - np.sum(np.logaddexp(0.0, u) + np.logaddexp(0.0, -u), axis=1)
+        for k, gal in enumerate(gals):
+            mine = np.flatnonzero(own == k)
+            order = mine[np.argsort(-lp[mine], kind="stable")[:w]]
+            gal.x[:] = x[order]
+            gal.y[:] = v[order]
+            gal.lp[:] = lp[order]
+            gal.chi2_min = float(np.min(c2[mine]))
+            gal.n_evals = mine.size
+            gal.charged = (time.perf_counter() - t0) / len(gals)
+        return gals
+
+    def finish(gal: _Galaxy, timed_out: bool) -> None:
+        t0 = time.perf_counter()
+        burn, tau, ess = _diagnose(gal)
+        tau_max = float(np.max(tau))
+        converged = ess >= cfg.target_ess and gal.n - burn >= cfg.min_tau_multiple * tau_max
+        if not converged and not timed_out:
+            gal.next_check = gal.n + max(_MIN_CHECK_STEP, gal.n // 10)
+            gal.charged += time.perf_counter() - t0
+            return
+        i = gal.index
+        res["samples"][i] = _thin(gal.chain[burn: gal.n].reshape(-1, N_BOX).astype(np.float64), cfg.n_keep)
+        res["status"][i] = "mcmc" if converged else "timeout"
+        res["ess"][i], res["tau"][i], res["n_burn"][i], res["n_steps"][i] = ess, tau, burn, gal.n
+        res["accept_frac"][i] = gal.n_accepted / max(1, gal.n * gal.w)
+        res["n_evals"][i] = gal.n_evals
+        res["chi2_min"][i] = gal.chi2_min
+        res["wall_s"][i] = gal.charged + time.perf_counter() - t0
+        gal.next_check = -1  # marks it done
+
+    pending = list(range(g_total))
+    active: list[_Galaxy] = []
+    while pending or active:
+        free = batch_galaxies - len(active)
+        if free > 0 and pending:
+            active.extend(start(pending[:free]))
+            del pending[:free]
+        t0 = time.perf_counter()
+        var = [gal.variates() for gal in active]
+        for gal in active:
+            gal.step_evals = 0
+        for half in (0, 1):
+            _mh_half(ev, active, var, half, data, p_de)
+        wall = time.perf_counter() - t0
+        total = sum(gal.step_evals for gal in active)
+        for gal in active:
+            gal.record()
+            gal.n_evals += gal.step_evals
+            gal.charged += wall * gal.step_evals / max(total, 1)
+            if gal.charged >= cfg.max_seconds_per_galaxy or gal.n >= cfg.max_steps:
+                finish(gal, True)
+            elif gal.n >= gal.next_check:
+                finish(gal, False)
+        active = [gal for gal in active if gal.next_check >= 0]
+
+    return FallbackResult(seeds=seeds, n_walkers=w, **res)
