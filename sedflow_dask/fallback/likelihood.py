@@ -50,7 +50,7 @@ def check_observations(flux_nmgy, sigma_nmgy, z, z_max: float = 0.2) -> tuple[np
         raise ValueError(f"flux and sigma must have shape (G, {N_BANDS}) and z (G,); "
                          f"got {np.shape(flux_nmgy)}, {np.shape(sigma_nmgy)}, {np.shape(z)}")
     for name, bad in (("flux is not finite", ~np.all(np.isfinite(f), axis=1)),
-                      ("sigma is not finite and > 0", ~np.all(np.isfinite(s) & (s > 0), axis=1)),
+                      ("sigma is not finite and positive", ~np.all(np.isfinite(s) & (s > 0), axis=1)),
                       (f"z is not in (0, {z_max}]", ~(np.isfinite(zz) & (zz > 0) & (zz <= z_max)))):
         if bad.any():
             row = int(np.argmax(bad))

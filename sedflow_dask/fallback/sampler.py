@@ -39,11 +39,14 @@ galaxies takes at most about G × ``max_seconds`` wall seconds.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from scipy.special import expit
 
 from ..config import FallbackConfig, SPSConfig
@@ -240,6 +243,21 @@ class _Galaxy:
         self.n += 1
 
 
+@contextlib.contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """torch on one thread for the run: each model call is a few hundred rows, where torch's
+    pool only adds overhead, and it stalls when other processes compete for the cores (measured:
+    6 steps instead of 476 in a 1 s bound). Not ``runtime.single_threaded_torch``: its lock is
+    not re-entrant (the model's own block pool takes it) and would block other threads of the
+    process for the whole run."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, 1e-12, 1.0 - 1e-12)
     return np.log(p) - np.log1p(-p)
@@ -303,6 +321,35 @@ def _diagnose(gal: _Galaxy) -> tuple[int, np.ndarray, float]:
     tau_max = float(np.max(tau))
     ess = (n - burn) * gal.w / tau_max if np.isfinite(tau_max) and tau_max > 0 else 0.0
     return burn, tau, ess
+
+
+def _run_batches(cfg: FallbackConfig, start, finish, p_de: float, batch_galaxies: int, g_total: int,
+                 ev: _Evaluator, data) -> None:
+    """Step the galaxies' ensembles, ``batch_galaxies`` at a time, refilling as galaxies finish."""
+    pending = list(range(g_total))
+    active: list[_Galaxy] = []
+    while pending or active:
+        free = batch_galaxies - len(active)
+        if free > 0 and pending:
+            active.extend(start(pending[:free]))
+            del pending[:free]
+        t0 = time.perf_counter()
+        var = [gal.variates() for gal in active]
+        for gal in active:
+            gal.step_evals = 0
+        for half in (0, 1):
+            _mh_half(ev, active, var, half, data, p_de)
+        wall = time.perf_counter() - t0
+        total = sum(gal.step_evals for gal in active)
+        for gal in active:
+            gal.record()
+            gal.n_evals += gal.step_evals
+            gal.charged += wall * gal.step_evals / max(total, 1)
+            if gal.charged >= cfg.max_seconds_per_galaxy or gal.n >= cfg.max_steps:
+                finish(gal, True)
+            elif gal.n >= gal.next_check:
+                finish(gal, False)
+        active = [gal for gal in active if gal.next_check >= 0]
 
 
 def run_fallback(model, flux_nmgy, sigma_nmgy, z, *, seeds, init=None, config: FallbackConfig | None = None,
@@ -412,7 +459,9 @@ def run_fallback(model, flux_nmgy, sigma_nmgy, z, *, seeds, init=None, config: F
             gal.charged += time.perf_counter() - t0
             return
         i = gal.index
-        res["samples"][i] = _thin(gal.chain[burn: gal.n].reshape(-1, N_BOX).astype(np.float64), cfg.n_keep)
+        # The chain is stored in float32: clip the (at most one-ulp) rounding back into the box.
+        kept = np.clip(gal.chain[burn: gal.n].reshape(-1, N_BOX).astype(np.float64), prior.lower, prior.upper)
+        res["samples"][i] = _thin(kept, cfg.n_keep)
         res["status"][i] = "mcmc" if converged else "timeout"
         res["ess"][i], res["tau"][i], res["n_burn"][i], res["n_steps"][i] = ess, tau, burn, gal.n
         res["accept_frac"][i] = gal.n_accepted / max(1, gal.n * gal.w)
@@ -421,29 +470,6 @@ def run_fallback(model, flux_nmgy, sigma_nmgy, z, *, seeds, init=None, config: F
         res["wall_s"][i] = gal.charged + time.perf_counter() - t0
         gal.next_check = -1  # marks it done
 
-    pending = list(range(g_total))
-    active: list[_Galaxy] = []
-    while pending or active:
-        free = batch_galaxies - len(active)
-        if free > 0 and pending:
-            active.extend(start(pending[:free]))
-            del pending[:free]
-        t0 = time.perf_counter()
-        var = [gal.variates() for gal in active]
-        for gal in active:
-            gal.step_evals = 0
-        for half in (0, 1):
-            _mh_half(ev, active, var, half, data, p_de)
-        wall = time.perf_counter() - t0
-        total = sum(gal.step_evals for gal in active)
-        for gal in active:
-            gal.record()
-            gal.n_evals += gal.step_evals
-            gal.charged += wall * gal.step_evals / max(total, 1)
-            if gal.charged >= cfg.max_seconds_per_galaxy or gal.n >= cfg.max_steps:
-                finish(gal, True)
-            elif gal.n >= gal.next_check:
-                finish(gal, False)
-        active = [gal for gal in active if gal.next_check >= 0]
-
+    with _one_torch_thread():
+        _run_batches(cfg, start, finish, p_de, batch_galaxies, g_total, ev, data)
     return FallbackResult(seeds=seeds, n_walkers=w, **res)
