@@ -129,6 +129,20 @@ def test_time_and_step_bounds(model, galaxies):
     assert res.status[0] == "timeout" and res.n_steps[0] == 120
 
 
+def test_pathological_but_finite_galaxies_never_raise(model, galaxies):
+    """Negative fluxes, fluxes no model reaches, σ far below any model's precision: results, no errors."""
+    f = galaxies["flux"][:4].copy()
+    s = galaxies["sigma"][:4].copy()
+    f[0] = -np.abs(f[0])        # anticorrelated with every positive model
+    f[1] *= 1e6                 # brighter than 10^12.5 M_sun allows
+    s[2] = 1e-9                 # χ² astronomically large everywhere
+    f[3, 0] *= 50.0             # a u band no SED reaches
+    res = run_fallback(model, f, s, galaxies["z"][:4], seeds=np.arange(4, dtype=np.uint64), max_steps=60, n_keep=50)
+    assert list(res.status) == ["timeout"] * 4
+    assert np.isfinite(res.samples).all() and SEDPrior().in_support(res.samples.reshape(-1, 11)).all()
+    assert res.chi2_min[2] > 1e6 and res.samples[1, :, 0].min() > 12.4
+
+
 def test_seeded_and_independent_of_batching(model, galaxies):
     """A galaxy's chain depends on its seed only: not on the run, nor on which galaxies share its batch."""
     f, s, z = galaxies["flux"][:3], galaxies["sigma"][:3], galaxies["z"][:3]

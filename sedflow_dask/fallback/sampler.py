@@ -18,23 +18,26 @@ an occasional accept decision and so changes the chain; with a float64 model
 
 Moves (per galaxy and step, chosen from its stream): differential evolution (ter Braak 2006,
 γ = 2.38 / √(2d), with γ = 1 one step in ten to jump between modes) or the stretch move (a = 2).
+Measured alternatives (``docs/fallback.md``): stretch alone, snooker moves, prior refreshes of
+single coordinates and ensemble slice sampling were no better per model evaluation.
 
-The mass shear. Fluxes are proportional to 10^log_mstar, so log_mstar is strongly degenerate
-with everything that sets the mass-to-light ratio. The walkers move in coordinates
-(δ, ϑ) with ϑ the other ten box parameters and δ = log_mstar − g(ϑ), g(ϑ) the least-squares
-log-mass of the model at ϑ (clipped to the prior range). The map is a shear with unit
-Jacobian, so the target density is unchanged, but the ensemble no longer has to follow the
-curved mass–light ridge; it costs nothing extra because the model is evaluated at
-log_mstar = 10 anyway and rescaled. Draws are reported back in box coordinates.
+Coordinates. Every box coordinate is mapped through a logit (the ensemble then never proposes
+across the prior's hard edges; the log Jacobian is part of the target), and the log-mass is
+sheared: fluxes are proportional to 10^log_mstar, so log_mstar is strongly degenerate with
+everything that sets the mass-to-light ratio. Walkers move in δ = logit(log_mstar) −
+logit(g(ϑ)) with ϑ the other ten parameters and g(ϑ) their least-squares log-mass (clipped to
+the prior range). A shear has unit Jacobian, so the target is unchanged, but the ensemble no
+longer has to follow the curved mass–light ridge; it costs nothing because the model is
+evaluated at log_mstar = 10 anyway and rescaled. Draws are reported in box coordinates.
 
-Convergence and bounds. At fixed step counts (every ~10 % of the chain) the burn-in is the
-later of (a) the first step where the walkers' mean log-posterior reaches its median over the
-last half of the chain and (b) 5 τ, at most half the chain; τ (:func:`integrated_time`) is
-then re-estimated on the rest. A galaxy is done ("mcmc") when its kept chain has
-ESS = L·W / max τ >= ``target_ess`` and L >= ``min_tau_multiple`` · max τ. It stops
-("timeout") when the seconds charged to it reach ``max_seconds`` or it has run ``max_steps``:
-each batched step's wall time is shared equally among the galaxies in it, so a batch of G
-galaxies takes at most about G × ``max_seconds`` wall seconds.
+Convergence and bounds. At fixed step counts (first at 200, then every ~10 % of the chain) the
+burn-in is the later of (a) the first step where the walkers' mean log-posterior reaches its
+median over the last half of the chain and (b) 5 τ (τ of the previous check), at most half the
+chain; τ (:func:`integrated_time`) is then estimated on the rest. A galaxy is done ("mcmc")
+when its kept chain has ESS = L·W / max τ >= ``target_ess`` and L >= ``min_tau_multiple`` ·
+max τ. It stops ("timeout") when the seconds charged to it reach ``max_seconds`` or it has run
+``max_steps``: each batched step's wall time is shared among its galaxies by their model
+evaluations, so a batch of G galaxies takes at most about G × ``max_seconds`` wall seconds.
 """
 
 from __future__ import annotations
@@ -175,10 +178,12 @@ class _Evaluator:
         logistic maps (the shear adds nothing).
         """
         lo, span = self.prior.lower, self.prior.upper - self.prior.lower
-        rest = lo[1:] + span[1:] * expit(v[:, 1:])
+        # lo + span · 1.0 can round one ulp past the upper bound: clip back into the box.
+        rest = np.clip(lo[1:] + span[1:] * expit(v[:, 1:]), lo[1:], self.prior.upper[1:])
         unit, g = self.shape(rest, z, f, s)
         a = v[:, 0] + self.mass_logit(g)
-        x = np.concatenate([(lo[0] + span[0] * expit(a))[:, None], rest], axis=1)
+        log_mass = np.clip(lo[0] + span[0] * expit(a), self.lo_m, self.hi_m)
+        x = np.concatenate([log_mass[:, None], rest], axis=1)
         lp, c2 = self.log_prob(x[:, 0], rest, unit, f, s)
         u = np.concatenate([a[:, None], v[:, 1:]], axis=1)
         return x, lp + self.log_span - np.sum(np.logaddexp(0.0, u) + np.logaddexp(0.0, -u), axis=1), c2
