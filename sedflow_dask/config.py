@@ -65,18 +65,15 @@ class SPSConfig:
     chunk_size: int = 2048
 
     def __post_init__(self) -> None:
-        for field, allowed in (
-            ("burst_convention", ("consistent", "provabgs")),
-            ("ssp_age_rule", ("centre", "average")),
-            ("metallicity_scale", ("provabgs", "absolute")),
-            ("metallicity_extrapolation", ("clamp", "linear")),
-            ("derived_burst", ("bin", "exact")),
-            ("dtype", ("float32", "float64")),
-            ("ab_zeropoint", ("speclite", "exact")),
-        ):
-            value = getattr(self, field)
-            if value not in allowed:
-                raise ValueError(f"SPSConfig.{field} = {value!r}; expected one of {allowed}")
+        _check_choices("sps", self, {
+            "burst_convention": ("consistent", "provabgs"),
+            "ssp_age_rule": ("centre", "average"),
+            "metallicity_scale": ("provabgs", "absolute"),
+            "metallicity_extrapolation": ("clamp", "linear"),
+            "derived_burst": ("bin", "exact"),
+            "dtype": ("float32", "float64"),
+            "ab_zeropoint": ("speclite", "exact"),
+        })
         if self.wave_step_factor < 1 or self.chunk_size < 1 or not (0 < self.filter_dz <= 0.05):
             raise ValueError("SPSConfig: wave_step_factor and chunk_size must be >= 1, 0 < filter_dz <= 0.05")
 
@@ -85,11 +82,7 @@ class SPSConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SPSConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown SPSConfig keys: {sorted(unknown)}")
-        return cls(**data)
+        return _section_from_dict(cls, data, "sps")
 
 
 def _check_choices(section: str, obj: Any, choices: dict[str, tuple]) -> None:
