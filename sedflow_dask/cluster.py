@@ -7,6 +7,8 @@ with OMP/MKL threads = 1, so torch's thread count is set explicitly on every wor
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -37,6 +39,25 @@ class WorkerSetup(WorkerPlugin):
 
         tune_malloc()
         torch.set_num_threads(max(1, self.torch_threads or worker.state.nthreads))
+
+
+def add_cluster_args(p: argparse.ArgumentParser, *, workers: bool = True) -> None:
+    """The cluster options every Dask-using subcommand shares."""
+    p.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler, e.g. tcp://HOST:8786 "
+                                                          "(default: start a LocalCluster of worker processes)")
+    if workers:
+        p.add_argument("--workers", type=int, default=None,
+                       help="LocalCluster worker processes (default: cluster.n_workers, else one per core)")
+
+
+def cluster_from_args(args: argparse.Namespace, config: ClusterConfig) -> ClusterConfig:
+    """``config`` with the command line's ``--scheduler`` / ``--workers`` applied."""
+    changes: dict[str, Any] = {}
+    if getattr(args, "scheduler", None):
+        changes["scheduler"] = args.scheduler
+    if getattr(args, "workers", None):
+        changes["n_workers"] = args.workers
+    return dataclasses.replace(config, **changes)
 
 
 @contextmanager
