@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
+import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TextIO
 
 from distributed import Client, LocalCluster, WorkerPlugin, as_completed
@@ -48,6 +51,8 @@ def add_cluster_args(p: argparse.ArgumentParser, *, workers: bool = True) -> Non
     if workers:
         p.add_argument("--workers", type=int, default=None,
                        help="LocalCluster worker processes (default: cluster.n_workers, else one per core)")
+    p.add_argument("--performance-report", metavar="FILE.html", default=None,
+                   help="save Dask's HTML performance report of the run (task stream, profiles, bandwidth) here")
 
 
 def cluster_from_args(args: argparse.Namespace, config: ClusterConfig) -> ClusterConfig:
@@ -55,16 +60,23 @@ def cluster_from_args(args: argparse.Namespace, config: ClusterConfig) -> Cluste
     changes: dict[str, Any] = {}
     if getattr(args, "scheduler", None):
         changes["scheduler"] = args.scheduler
-    if getattr(args, "workers", None):
-        changes["n_workers"] = args.workers
+    workers = getattr(args, "workers", None)
+    if workers is not None:
+        if workers < 1:
+            raise ValueError(f"--workers must be >= 1; got {workers}")
+        changes["n_workers"] = workers
     return dataclasses.replace(config, **changes)
 
 
 @contextmanager
-def dask_client(config: ClusterConfig | None = None, *, stream: TextIO | None = sys.stderr) -> Iterator[Client]:
+def dask_client(config: ClusterConfig | None = None, *, stream: TextIO | None = sys.stderr,
+                performance_report: str | os.PathLike | None = None) -> Iterator[Client]:
     """Yield a connected ``distributed.Client``; a LocalCluster it started is closed on exit.
 
-    Prints the dashboard link and the worker count to ``stream`` (None: silent).
+    Prints the dashboard link and the worker count to ``stream`` (None: silent). With
+    ``performance_report`` (a file name), everything computed inside the block is recorded
+    in Dask's HTML performance report (``distributed.performance_report``), written on exit,
+    also when the block fails.
     """
     config = config or ClusterConfig()
     cluster = None
@@ -83,18 +95,50 @@ def dask_client(config: ClusterConfig | None = None, *, stream: TextIO | None = 
                 dashboard_address=config.dashboard_address,
             )
             client = Client(cluster)
-        client.register_plugin(WorkerSetup())
-        if stream is not None:
-            n = len(client.scheduler_info(n_workers=-1)["workers"])
-            kind = "existing cluster" if config.scheduler else "LocalCluster"
-            print(f"dask: {kind} with {n} workers; dashboard {client.dashboard_link}", file=stream, flush=True)
         try:
-            yield client
+            client.register_plugin(WorkerSetup())
+            if stream is not None:
+                n = len(client.scheduler_info(n_workers=-1)["workers"])
+                kind = f"existing cluster at {config.scheduler}" if config.scheduler else "LocalCluster"
+                print(f"dask: {kind} with {n} workers; dashboard {client.dashboard_link}", file=stream, flush=True)
+            if performance_report is None:
+                yield client
+            else:
+                with _performance_report(client, performance_report, stream):
+                    yield client
         finally:
             client.close()
     finally:
         if cluster is not None:
             cluster.close()
+
+
+@contextmanager
+def _performance_report(client: Client, filename: str | os.PathLike, stream: TextIO | None) -> Iterator[None]:
+    """``distributed.performance_report`` around the block, bound to ``client``."""
+    from distributed import performance_report
+
+    path = Path(filename)
+    if path.is_dir():
+        raise ValueError(f"--performance-report {path} is a directory; give a file name such as report.html")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    report = performance_report(filename=str(path))
+    with client.as_current():
+        report.__enter__()
+        failed = True
+        try:
+            yield
+            failed = False
+        finally:
+            try:
+                report.__exit__(None, None, None)
+            except Exception as exc:  # never hide the run's own error behind the report's
+                if not failed:
+                    raise
+                warnings.warn(f"could not write the performance report {path}: {exc}", stacklevel=2)
+            else:
+                if stream is not None:
+                    print(f"dask: performance report written to {path}", file=stream, flush=True)
 
 
 def iter_completed(futures: Iterable[Any], description: str, *, total: int | None = None,

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..noise.model import load_noise_model
 from ..posterior.artifact import X_NAMES, PosteriorModel
-from ..posterior.sampling import sample_posteriors
+from ..posterior.sampling import PosteriorSamples, sample_posteriors
 from ..sps.model import PROVABGSModel
 from ..sps.parameters import BOX_NAMES, box_to_physical
 from ..simulate.core import chunk_rng, simulate_photometry
@@ -58,6 +58,31 @@ def derived_properties(forward: PROVABGSModel, theta_box: np.ndarray, z: np.ndar
             "log_z_mw": props["log_z_mw"], "t_mw": props["t_mw"]}
 
 
+def _sample_with_progress(model: PosteriorModel, x: np.ndarray, n_samples: int, *, seed: int, max_rounds: int,
+                          threads: int, stream: TextIO | None, block: int = 512) -> PosteriorSamples:
+    """``sample_posteriors`` over blocks of galaxies with a progress bar.
+
+    A galaxy's draws depend only on (seed, its index), so the blocks give the same draws as one call.
+    """
+    from tqdm.auto import tqdm
+
+    g = len(x)
+    samples = np.empty((g, n_samples, 11), dtype=np.float32)
+    n_acc = np.zeros(g, dtype=np.int64)
+    n_prop = np.zeros(g, dtype=np.int64)
+    seeds = np.zeros(g, dtype=np.uint64)
+    with tqdm(total=g, desc="validate: sample", unit="galaxy", file=stream, disable=stream is None,
+              dynamic_ncols=True) as bar:
+        for start in range(0, g, block):
+            rows = slice(start, min(start + block, g))
+            part = sample_posteriors(model, x[rows], n_samples, seed=seed, ids=np.arange(g)[rows],
+                                     max_rounds=max_rounds, threads=threads)
+            samples[rows], n_acc[rows], n_prop[rows], seeds[rows] = (part.samples, part.n_accepted,
+                                                                     part.n_proposed, part.seeds)
+            bar.update(rows.stop - rows.start)
+    return PosteriorSamples(samples=samples, n_accepted=n_acc, n_proposed=n_prop, seeds=seeds)
+
+
 def validate_model(model: PosteriorModel, out: str | Path, *, n: int = 2000, n_samples: int = 10_000,
                    seed: int = 0, n_derived: int = 500, threads: int = 1, max_rounds: int = 10,
                    label: str = "model", noise_path: str | None = None,
@@ -70,7 +95,8 @@ def validate_model(model: PosteriorModel, out: str | Path, *, n: int = 2000, n_s
     if stream is not None:
         print(f"validate: {n} held-out simulations (seed {seed}); sampling {n_samples} draws each", file=stream)
     t0 = time.perf_counter()
-    post = sample_posteriors(model, x, n_samples, seed=seed, max_rounds=max_rounds, threads=threads)
+    post = _sample_with_progress(model, x, n_samples, seed=seed, max_rounds=max_rounds, threads=threads,
+                                 stream=stream)
     t_sample = time.perf_counter() - t0
     complete = post.n_filled == n_samples
     samples = post.samples[complete].astype(np.float64)

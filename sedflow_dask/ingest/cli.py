@@ -9,6 +9,7 @@ import sys
 
 def register(sub) -> None:
     from ..cli import add_config_args
+    from ..cluster import add_cluster_args
 
     p = sub.add_parser(
         "ingest", help="ingest an NSA FITS catalog (magnitudes, quality cuts, out-of-support flags) as HATS",
@@ -30,25 +31,24 @@ def register(sub) -> None:
                    help="training set whose colour quantiles define oos_color (default: the shipped quantiles)")
     p.add_argument("--noise-model", metavar="FILE", help="noise model for oos_noise (default: noise.model, "
                                                          "else the shipped one)")
-    p.add_argument("--scheduler", metavar="ADDR", help="Dask scheduler to use (default: start a LocalCluster)")
+    add_cluster_args(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing catalog at --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_ingest)
 
 
 def cmd_ingest(args: argparse.Namespace, config) -> int:
-    from ..cluster import dask_client
+    from ..cluster import cluster_from_args, dask_client
     from ..noise.model import load_noise_model
     from ..simulate import training_colour_quantiles
     from .pipeline import format_counts, ingest_nsa
 
     ingest = config.ingest if args.flux is None else dataclasses.replace(config.ingest, photometry=args.flux)
-    cluster = config.cluster if args.scheduler is None else dataclasses.replace(config.cluster,
-                                                                                 scheduler=args.scheduler)
+    cluster = cluster_from_args(args, config.cluster)
     noise_path = args.noise_model or config.noise.model
     noise_model = load_noise_model(noise_path)
     quantiles = training_colour_quantiles(args.training_set)
-    with dask_client(cluster) as client:
+    with dask_client(cluster, performance_report=args.performance_report) as client:
         result = ingest_nsa(
             args.nsa, args.out, client=client, flags_path=args.flags, config=ingest, noise_model=noise_model,
             noise_model_source=str(noise_path) if noise_path else "default (shipped)",
