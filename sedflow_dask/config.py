@@ -286,16 +286,22 @@ class SamplingConfig:
         max_rounds: rejection cap: at most ``max_rounds`` × n_samples proposals per galaxy;
             where it is hit, the missing draws are NaN and the accepted fraction says why.
         batch_galaxies: galaxies pushed through the flow together (bounds memory:
-            batch_galaxies × n_samples × 11 floats per round).
+            batch_galaxies × n_samples × 11 floats per round, and in ``sedflow infer``
+            batch_galaxies × n_samples × 17 derived values).
+        n_stored: draws per galaxy stored in the output catalog's ``samples`` column (the rest
+            are re-drawn on demand by ``sedflow resample`` from the galaxy's seed).
     """
 
     n_samples: int = 10_000
     max_rounds: int = 10
     batch_galaxies: int = 64
+    n_stored: int = 100
 
     def __post_init__(self) -> None:
         if self.n_samples < 1 or self.max_rounds < 1 or self.batch_galaxies < 1:
             raise ValueError("sample: n_samples, max_rounds and batch_galaxies must be >= 1")
+        if not 0 <= self.n_stored <= self.n_samples:
+            raise ValueError(f"sample.n_stored must be in [0, n_samples = {self.n_samples}]; got {self.n_stored}")
 
 
 @dataclass(frozen=True)
@@ -314,6 +320,12 @@ class FallbackConfig:
             accepted fraction is below this.
         max_chi2: ... or when the χ² of its posterior-median photometry exceeds this
             (20.5: the 99.9th percentile of χ² with 5 degrees of freedom).
+        enabled: run the fallback at all in ``sedflow infer`` (False: routed galaxies keep the
+            flow's posterior with status "timeout").
+        max_galaxies: at most this many galaxies per run get the fallback (< 0: no cap); the
+            cap is shared among HEALPix pixels in proportion to their rows, so which galaxies
+            get it does not depend on timing. The rest keep the flow's posterior, status "timeout".
+        batch_galaxies: galaxies whose walkers share model calls in one fallback task.
     """
 
     n_walkers: int = 32
@@ -324,8 +336,13 @@ class FallbackConfig:
     n_keep: int = 1000
     min_accept_frac: float = 0.05
     max_chi2: float = 20.5
+    enabled: bool = True
+    max_galaxies: int = -1
+    batch_galaxies: int = 16
 
     def __post_init__(self) -> None:
+        if self.batch_galaxies < 1:
+            raise ValueError("fallback.batch_galaxies must be >= 1")
         if self.n_walkers < 24 or self.n_walkers % 2:
             raise ValueError("fallback.n_walkers must be even and >= 24 (2 x 11 parameters + 2)")
         if self.max_seconds_per_galaxy <= 0 or self.max_steps < 1 or self.target_ess < 1 or self.n_keep < 1:

@@ -7,10 +7,10 @@ or posterior-median χ² fails the thresholds of :class:`sedflow_dask.config.Fal
 
 from .autocorr import integrated_time
 from .likelihood import best_log_mass, chi2, fluxes_from_mags, gaussian_log_likelihood, log_likelihood
-from .routing import needs_fallback
+from .routing import FallbackReason, fallback_reasons, needs_fallback
 from .sampler import FallbackResult, fallback_model, run_fallback
 
 __all__ = [
-    "FallbackResult", "best_log_mass", "chi2", "fallback_model", "fluxes_from_mags", "gaussian_log_likelihood",
-    "integrated_time", "log_likelihood", "needs_fallback", "run_fallback",
+    "FallbackReason", "FallbackResult", "best_log_mass", "chi2", "fallback_model", "fluxes_from_mags", "gaussian_log_likelihood",
+    "fallback_reasons", "integrated_time", "log_likelihood", "needs_fallback", "run_fallback",
 ]

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import enum
+
 import numpy as np
 
 from ..config import FallbackConfig
 
 
-def needs_fallback(accept_frac, chi2_median, oos_noise=False, oos_color=False,
-                   config: FallbackConfig | None = None) -> np.ndarray:
-    """(G,) True for galaxies the flow cannot be trusted with.
+class FallbackReason(enum.IntFlag):
+    """Why the flow's posterior is not trusted for a galaxy (the catalog's ``fallback_reason`` bits)."""
+
+    OOS_NOISE = 1 << 0
+    OOS_COLOR = 1 << 1
+    LOW_ACCEPT_FRAC = 1 << 2
+    HIGH_CHI2 = 1 << 3
+
+
+def fallback_reasons(accept_frac, chi2_median, oos_noise=False, oos_color=False,
+                     config: FallbackConfig | None = None) -> np.ndarray:
+    """(G,) int32 :class:`FallbackReason` bitmask; 0 = the flow's posterior is kept.
 
     Args:
         accept_frac: (G,) the flow's in-box accepted fraction (``PosteriorSamples.accept_frac``).
@@ -18,11 +29,23 @@ def needs_fallback(accept_frac, chi2_median, oos_noise=False, oos_color=False,
         config: thresholds ``min_accept_frac`` (default 0.05) and ``max_chi2`` (default 20.5,
             the 99.9th percentile of χ² with 5 degrees of freedom).
 
-    A NaN accepted fraction or χ² (nothing to judge the flow by) also routes to the fallback.
+    A NaN accepted fraction or χ² (nothing to judge the flow by) counts as failing its test.
     """
     cfg = config or FallbackConfig()
     acc = np.asarray(accept_frac, dtype=np.float64)
     c2 = np.asarray(chi2_median, dtype=np.float64)
+    shape = np.broadcast_shapes(acc.shape, c2.shape, np.shape(oos_noise), np.shape(oos_color))
+    bits = np.zeros(shape, dtype=np.int32)
     with np.errstate(invalid="ignore"):
-        poor = ~(acc >= cfg.min_accept_frac) | ~(c2 <= cfg.max_chi2)
-    return np.asarray(oos_noise, dtype=bool) | np.asarray(oos_color, dtype=bool) | poor
+        for flag, hit in ((FallbackReason.OOS_NOISE, np.asarray(oos_noise, dtype=bool)),
+                          (FallbackReason.OOS_COLOR, np.asarray(oos_color, dtype=bool)),
+                          (FallbackReason.LOW_ACCEPT_FRAC, ~(acc >= cfg.min_accept_frac)),
+                          (FallbackReason.HIGH_CHI2, ~(c2 <= cfg.max_chi2))):
+            bits |= np.where(hit, np.int32(flag), np.int32(0))
+    return bits
+
+
+def needs_fallback(accept_frac, chi2_median, oos_noise=False, oos_color=False,
+                   config: FallbackConfig | None = None) -> np.ndarray:
+    """(G,) True for galaxies the flow cannot be trusted with (any :func:`fallback_reasons` bit)."""
+    return fallback_reasons(accept_frac, chi2_median, oos_noise, oos_color, config) != 0

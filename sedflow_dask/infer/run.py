@@ -1,0 +1,295 @@
+"""``sedflow infer`` on Dask: one task graph per HEALPix pixel of the ingested catalog.
+
+Per pixel: a flow task (posterior draws, summaries, routing) → a small task telling the driver
+which galaxies go to the MCMC fallback → fallback tasks on batches of them → a write task that
+assembles the pixel's rows and writes its partition atomically. The models reach each worker
+once, as a worker plugin (:class:`.resources.InferenceResources`). Pixels already complete with
+the same model, configuration and input are skipped, so a killed run resumes where it stopped;
+a worker lost mid-task has its work recomputed by Dask.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import pyarrow.parquet as pq
+
+from .. import __version__
+from ..config import Config, FallbackConfig, SamplingConfig
+from ..ingest.io import artifact_name, read_provenance
+from ..posterior import DEFAULT_MODEL_DIR, load_posterior_model
+from .catalog import (
+    FORMAT, FORMAT_VERSION, InputPixel, finalize_catalog, input_pixels, partition_is_complete, partition_path,
+    remove_stale_partitions, run_fingerprint, write_partition,
+)
+from .core import STATUSES
+from .partition import (
+    INPUT_COLUMNS, FallbackCandidates, FlowPartition, Posteriors, infer_fallback, infer_flow, partition_table,
+)
+from .resources import InferenceResources, worker_resources
+
+
+@dataclass
+class InferSummary:
+    """What an inference run did.
+
+    Attributes:
+        catalog: the output catalog directory.
+        n_rows: galaxies in = rows out.
+        status_counts: rows per status (all five statuses present).
+        n_partitions, n_skipped: pixels, and those already complete and reused.
+        n_routed, n_fallback: galaxies routed to the fallback, and those it ran on.
+        wall_s: seconds for the whole run.
+        partitions: per pixel written in this run: order, pixel, rows, pid of the flow task's
+            worker, seconds of its flow task.
+    """
+
+    catalog: Path
+    n_rows: int
+    status_counts: dict[str, int]
+    n_partitions: int
+    n_skipped: int
+    n_routed: int
+    n_fallback: int
+    wall_s: float
+    partitions: list[dict[str, Any]] = field(default_factory=list)
+
+    def format(self) -> str:
+        counts = ", ".join(f"{s} {self.status_counts.get(s, 0)}" for s in STATUSES)
+        return (f"infer: {self.n_rows} galaxies in, {sum(self.status_counts.values())} rows out ({counts}); "
+                f"fallback: {self.n_routed} routed, {self.n_fallback} run; partitions: {self.n_partitions} "
+                f"({self.n_skipped} already complete); {self.wall_s:.1f} s -> {self.catalog}")
+
+
+def run_settings(config: Config, model_meta: dict[str, Any]) -> dict[str, Any]:
+    """Everything besides the model weights that shapes the catalog's values (hashed for resume)."""
+    return {"seed": config.seed, "sample": dataclasses.asdict(config.sample),
+            "fallback": dataclasses.asdict(config.fallback), "sps": model_meta.get("sps"),
+            "ssp_sha256": model_meta.get("ssp_sha256")}
+
+
+def fallback_quotas(pixels: list[InputPixel], max_galaxies: int) -> dict[tuple[int, int], int | None]:
+    """Per-pixel fallback caps: ``max_galaxies`` shared in proportion to rows (largest remainder).
+
+    Depends on the pixel list only, never on which task finishes first. < 0: no cap.
+    """
+    if max_galaxies < 0:
+        return {(p.order, p.pixel): None for p in pixels}
+    total = sum(p.n_rows for p in pixels) or 1
+    exact = [max_galaxies * p.n_rows / total for p in pixels]
+    quota = [int(e) for e in exact]
+    by_remainder = sorted(range(len(pixels)), key=lambda i: (-(exact[i] - quota[i]), i))
+    for i in by_remainder[: max_galaxies - sum(quota)]:
+        quota[i] += 1
+    return {(p.order, p.pixel): q for p, q in zip(pixels, quota)}
+
+
+def check_input_schemas(pixels: list[InputPixel]) -> None:
+    """Raise ValueError naming the first partition that lacks an input column (footers only)."""
+    for p in pixels:
+        names = set(pq.read_schema(p.path).names)
+        missing = [c for c in INPUT_COLUMNS if c not in names]
+        if missing:
+            raise ValueError(f"{p.path}: missing column(s) {missing}: not an ingested catalog "
+                             f"(docs/data-contracts.md §4; run `sedflow ingest` first)")
+
+
+# --- tasks (run on workers; resources come from the worker plugin) ---------------------------------
+
+def flow_task(pixel: InputPixel, seed: int, sample: SamplingConfig, fallback: FallbackConfig,
+              resources: InferenceResources | None = None) -> tuple[FlowPartition, dict[str, Any]]:
+    res = resources or worker_resources()
+    t0 = time.perf_counter()
+    frame = pq.read_table(pixel.path, columns=list(INPUT_COLUMNS)).to_pandas()
+    part = infer_flow(frame, res.posterior, res.sps, seed=seed, sample=sample, fallback=fallback,
+                      source=str(pixel.path))
+    return part, {"pid": os.getpid(), "flow_s": time.perf_counter() - t0}
+
+
+def candidates_task(flow: tuple[FlowPartition, dict], quota: int | None) -> FallbackCandidates:
+    cands = flow[0].candidates
+    return cands if quota is None else cands.take(slice(0, quota))
+
+
+def fallback_task(candidates: FallbackCandidates, config: FallbackConfig, n_stored: int,
+                  resources: InferenceResources | None = None) -> Posteriors:
+    res = resources or worker_resources()
+    return infer_fallback(candidates, res.fallback, config, n_stored)
+
+
+def write_task(flow: tuple[FlowPartition, dict], path: Path, metadata: dict[str, Any], n_stored: int,
+               *fallback_results: Posteriors) -> dict[str, Any]:
+    part, stats = flow
+    table = partition_table(part, list(fallback_results), n_stored)
+    counts = dict(Counter(table.column("status").to_pylist()))
+    write_partition(table, path, {**metadata, "n_rows": table.num_rows, "status_counts": counts})
+    return {**stats, "n_rows": table.num_rows, "status_counts": counts,
+            "n_routed": len(part.candidates), "n_fallback": sum(len(r.rows) for r in fallback_results)}
+
+
+# --- the driver --------------------------------------------------------------------------------------
+
+def infer_catalog(config: Config, catalog_in: str | Path, out: str | Path, *, client=None,
+                  model_dir: str | Path | None = None, name: str | None = None, progress: bool = True,
+                  stream: TextIO | None = sys.stderr) -> InferSummary:
+    """Posteriors for every galaxy of an ingested HATS catalog, written as a HATS catalog at ``out``.
+
+    Args:
+        config: the run configuration (``seed``, ``sample``, ``fallback``; the forward model's
+            options come from the posterior model, which records those it was trained with).
+        catalog_in: the ingested catalog (``sedflow ingest``).
+        out: the output catalog directory (``catalogs/<name>``); an existing catalog there is
+            resumed: complete partitions of the same fingerprint are kept, others redone.
+        client: a ``distributed.Client``; None runs every pixel in this process.
+        model_dir: the posterior model artifact (None: the shipped default).
+        name: the catalog name in ``hats.properties`` (default: the directory's name).
+
+    Raises ValueError before any work for a corrupt or foreign model, an input that is not an
+    ingested catalog, or an output directory that holds something else.
+    """
+    t_start = time.perf_counter()
+    model_dir = Path(model_dir) if model_dir is not None else DEFAULT_MODEL_DIR
+    posterior = load_posterior_model(model_dir)
+    pixels = input_pixels(catalog_in)
+    check_input_schemas(pixels)
+    root = Path(out)
+    if root.exists() and any(root.iterdir()) and not (root / "dataset").is_dir():
+        raise ValueError(f"{root} exists and is not a catalog: choose another --out (nothing was written)")
+    settings = run_settings(config, posterior.meta)
+    fingerprint = run_fingerprint(posterior.sha256, settings)
+    metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "fingerprint": fingerprint,
+                "model_sha256": posterior.sha256, "seed": config.seed}
+    quotas = fallback_quotas(pixels, config.fallback.max_galaxies if config.fallback.enabled else 0)
+    todo, done_stats = [], []
+    for p in pixels:
+        path = partition_path(root, p.order, p.pixel)
+        if partition_is_complete(path, fingerprint, p):
+            from ..parquet import read_sedflow_metadata
+
+            done_stats.append(read_sedflow_metadata(path))
+        else:
+            todo.append(p)
+    n_total = sum(p.n_rows for p in pixels)
+    if stream is not None:
+        print(f"infer: {n_total} galaxies in {len(pixels)} pixels from {catalog_in}; model {posterior.sha256[:12]} "
+              f"({model_dir}); {len(pixels) - len(todo)} pixels already complete", file=stream, flush=True)
+    args = dict(seed=config.seed, sample=config.sample, fallback=config.fallback, quotas=quotas, root=root,
+                metadata=metadata)
+    written = (_run_in_process(todo, InferenceResources(model_dir), progress=progress, stream=stream, **args)
+               if client is None else
+               _run_on_cluster(todo, client, InferenceResources(model_dir), progress=progress, stream=stream, **args))
+    remove_stale_partitions(root, {partition_path(root, p.order, p.pixel) for p in pixels})
+    counts = Counter({s: 0 for s in STATUSES})
+    for s in [*done_stats, *written]:
+        counts.update(s["status_counts"])
+    summary = InferSummary(
+        catalog=root, n_rows=n_total, status_counts=dict(counts), n_partitions=len(pixels),
+        n_skipped=len(pixels) - len(todo), n_routed=sum(s["n_routed"] for s in written),
+        n_fallback=sum(s["n_fallback"] for s in written), wall_s=0.0,
+        partitions=[{k: s[k] for k in ("order", "pixel", "n_rows", "pid", "flow_s")} for s in written])
+    if sum(counts.values()) != n_total:
+        raise RuntimeError(f"infer: {sum(counts.values())} rows written for {n_total} input galaxies")
+    try:
+        ingest_prov = read_provenance(catalog_in)
+    except ValueError:
+        ingest_prov = {}
+    summary.wall_s = time.perf_counter() - t_start
+    provenance = {
+        **metadata, "stage": "infer", "version": __version__, "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                                            time.gmtime()),
+        "input": {"catalog": str(Path(catalog_in).resolve()), "input_sha256": ingest_prov.get("input", {}).get(
+            "sha256") if isinstance(ingest_prov.get("input"), dict) else None,
+            "partitions": {f"{p.order}/{p.pixel}": p.sha256 for p in pixels}},
+        "model": {"dir": str(model_dir.resolve()), "sha256": posterior.sha256,
+                  "ssp_sha256": posterior.meta.get("ssp_sha256"), "noise_sha256": posterior.meta.get("noise_sha256"),
+                  "training": {k: posterior.meta.get("training", {}).get(k) for k in ("command", "seed")}},
+        "config": settings, "status_counts": summary.status_counts, "n_rows": n_total,
+        "n_routed_this_run": summary.n_routed, "n_fallback_this_run": summary.n_fallback,
+    }
+    finalize_catalog(root, name or artifact_name(root), pixels, provenance)
+    if stream is not None:
+        print(summary.format(), file=stream, flush=True)
+    return summary
+
+
+def _bar(total: int, progress: bool, stream):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="infer", unit="galaxy", file=stream, disable=stream is None or not progress,
+                dynamic_ncols=True)
+
+
+def _run_in_process(todo, resources, *, seed, sample, fallback, quotas, root, metadata, progress, stream):
+    resources.load()
+    written = []
+    with _bar(sum(p.n_rows for p in todo), progress, stream) as bar:
+        for p in todo:
+            flow = flow_task(p, seed, sample, fallback, resources)
+            cands = candidates_task(flow, quotas[(p.order, p.pixel)])
+            results = [fallback_task(b, fallback, sample.n_stored, resources)
+                       for b in cands.batches(fallback.batch_galaxies)]
+            stats = write_task(flow, partition_path(root, p.order, p.pixel), {**metadata, "input_sha256": p.sha256},
+                               sample.n_stored, *results)
+            written.append({**stats, "order": p.order, "pixel": p.pixel})
+            bar.update(p.n_rows)
+    return written
+
+
+def _run_on_cluster(todo, client, resources, *, seed, sample, fallback, quotas, root, metadata, progress, stream):
+    """Pixels in flight at most 2 per worker thread (bounds worker memory); fallback and write
+    tasks are submitted as the flow tasks report their routed galaxies."""
+    from distributed import as_completed
+
+    client.register_plugin(resources)
+    limit = max(2, 2 * sum(client.nthreads().values()))
+    queue = list(todo)
+    pending = as_completed()
+    stage: dict[Any, tuple[str, InputPixel, Any]] = {}
+    written, failures = [], []
+    n_active = 0
+
+    def fill() -> None:
+        nonlocal n_active
+        while queue and n_active < limit:
+            p = queue.pop(0)
+            flow = client.submit(flow_task, p, seed, sample, fallback, pure=False, key=f"infer-flow-{p.order}-{p.pixel}-"
+                                 f"{time.time_ns()}")
+            cands = client.submit(candidates_task, flow, quotas[(p.order, p.pixel)], pure=False)
+            stage[cands] = ("candidates", p, flow)
+            pending.add(cands)
+            n_active += 1
+
+    with _bar(sum(p.n_rows for p in todo), progress, stream) as bar:
+        fill()
+        for fut in pending:
+            kind, p, flow = stage.pop(fut)
+            try:
+                result = fut.result()
+            except Exception as exc:  # a pixel whose task keeps failing: report it, keep the others going
+                failures.append(f"pixel (order {p.order}, {p.pixel}) {p.path}: {type(exc).__name__}: {exc}")
+                n_active -= 1
+                fill()
+                continue
+            if kind == "candidates":
+                batches = [client.submit(fallback_task, b, fallback, sample.n_stored, pure=False)
+                           for b in result.batches(fallback.batch_galaxies)]
+                wr = client.submit(write_task, flow, partition_path(root, p.order, p.pixel),
+                                   {**metadata, "input_sha256": p.sha256}, sample.n_stored, *batches, pure=False)
+                stage[wr] = ("write", p, flow)
+                pending.add(wr)
+            else:
+                written.append({**result, "order": p.order, "pixel": p.pixel})
+                bar.update(p.n_rows)
+                n_active -= 1
+                fill()
+    if failures:
+        raise RuntimeError(f"infer: {len(failures)} pixel(s) failed (complete partitions are kept; re-run to resume):"
+                           "\n  " + "\n  ".join(failures))
+    return written
