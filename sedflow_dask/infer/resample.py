@@ -89,7 +89,8 @@ def resample_galaxy(catalog: str | Path, nsaid: int, n: int | None = None, *,
                     model_dir: str | Path | None = None) -> Resampled:
     """Re-draw galaxy ``nsaid``'s posterior with the catalog's model, seed and settings.
 
-    ``n`` draws (default: the catalog's ``n_samples`` setting, which reproduces its summaries).
+    ``n`` draws (default: the catalog's, ``sample.n_samples`` or ``fallback.n_keep``, which
+    reproduces its summaries).
     Flow galaxies are re-drawn from the flow; fallback galaxies re-run the MCMC (the same chain
     when it converged; a timed-out chain depends on the machine's speed). Raises ValueError for
     galaxies without a posterior (status ``cut``/``bad_input``) or a model other than the
@@ -116,7 +117,8 @@ def resample_galaxy(catalog: str | Path, nsaid: int, n: int | None = None, *,
     seeds = frame.iloc[batch]["seed"].to_numpy(np.uint64)
     me = int(np.flatnonzero(batch == position)[0])
     x = x_batch[me:me + 1]
-    n_draws = sample.n_samples if n is None else int(n)
+    n_catalog = sample.n_samples if row["method"] == "flow" else fallback.n_keep
+    n_draws = n_catalog if n is None else int(n)
     with single_threaded_torch():  # as on the workers
         flow = sample_posteriors(resources.posterior, x_batch, sample.n_samples, seeds=seeds,
                                  max_rounds=sample.max_rounds, batch_galaxies=sample.batch_galaxies).samples[me:me + 1]
@@ -135,7 +137,7 @@ def resample_galaxy(catalog: str | Path, nsaid: int, n: int | None = None, *,
     quantities = posterior_quantities(model, draws, x[:, 10])
     stats = summarize_draws(quantities)[0]
     summaries = {f"{q}_{s}": float(stats[i, j]) for i, q in enumerate(QUANTITY_NAMES) for j, s in enumerate(STAT_NAMES)}
-    same_n = n_draws == (sample.n_samples if row["method"] == "flow" else fallback.n_keep)
+    same_n = n_draws == n_catalog
     max_rel = None
     if same_n:
         diffs = [abs(v - row[k]) / max(abs(row[k]), 1e-300) for k, v in summaries.items()

@@ -1,0 +1,215 @@
+"""``sedflow infer`` end to end on a real process cluster: catalog, statuses, models per worker,
+resume, resample, lsdb, DuckDB (issue 5). Fault tests are in test_infer_faults.py."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from sedflow_dask.cluster import dask_client
+from sedflow_dask.config import ClusterConfig, Config, FallbackConfig, IngestConfig, SamplingConfig
+from sedflow_dask.ingest import IngestReason, ingest_nsa, read_ingested
+from sedflow_dask.ingest.reasons import CUT_BITS, DATA_VALIDITY_BITS
+from sedflow_dask.infer import STATUSES, catalog_schema, infer_catalog, input_pixels, load_count, summary_columns
+from sedflow_dask.infer.catalog import partition_is_complete, partition_path
+from sedflow_dask.infer.resample import resample_galaxy
+from sedflow_dask.simulate import training_colour_quantiles
+
+N_MOCK = 900
+#: Small and fast, but the real pipeline: 300 draws per galaxy, a fallback capped at 3 galaxies
+#: and 300 ensemble steps (a step bound, unlike a time bound, gives the same chain on any machine).
+CONFIG = Config(sample=SamplingConfig(n_samples=300, n_stored=20, batch_galaxies=32),
+                fallback=FallbackConfig(max_galaxies=3, max_seconds_per_galaxy=60, max_steps=300, batch_galaxies=2))
+
+
+def data_glob(catalog) -> str:
+    return f"{catalog}/dataset/Norder=*/Dir=*/Npix=*.parquet"
+
+
+@pytest.fixture(scope="module")
+def client():
+    with dask_client(ClusterConfig(n_workers=2, threads_per_worker=1, dashboard_address=":0"), stream=None) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory, client):
+    from sedflow_dask.mock import write_mock_nsa
+
+    d = tmp_path_factory.mktemp("infer")
+    files = write_mock_nsa(d / "nsa_mock_v1_0_1.fits", N_MOCK, seed=11, block_rows=512)
+    out = d / "ingested"
+    ingest_nsa(files.catalog, out, client=client, flags_path=files.flags_parquet,
+               config=IngestConfig(partition_rows=400, pixel_threshold=150, highest_order=4),
+               colour_quantiles=training_colour_quantiles(None), progress=False, stream=None)
+    truth = pd.read_parquet(files.truth).set_index("nsaid")
+    return out, truth
+
+
+@pytest.fixture(scope="module")
+def run(ingested, client, tmp_path_factory):
+    out = tmp_path_factory.mktemp("catalogs") / "mock"
+    summary = infer_catalog(CONFIG, ingested[0], out, client=client, progress=False, stream=None)
+    return out, summary
+
+
+def test_every_input_row_once_with_a_status(run, ingested):
+    out, summary = run
+    inp = read_ingested(ingested[0]).set_index("nsaid").sort_index()
+    con = duckdb.connect()
+    n, distinct = con.sql(f"select count(*), count(distinct nsaid) from read_parquet('{data_glob(out)}')").fetchall()[0]
+    assert n == distinct == len(inp) == summary.n_rows >= N_MOCK
+    cat = con.sql(f"select * exclude (samples) from read_parquet('{data_glob(out)}')").df().set_index("nsaid")
+    cat = cat.loc[inp.index]
+    assert set(cat["status"]) <= set(STATUSES)
+    reason = inp["ingest_reason"].to_numpy()
+    bad = (reason & int(DATA_VALIDITY_BITS)) != 0
+    cut = ((reason & int(CUT_BITS)) != 0) & ~bad
+    assert bad.any() and cut.any(), "the mock has pathologies and flag cuts"
+    np.testing.assert_array_equal(cat["status"].to_numpy() == "bad_input", bad)
+    np.testing.assert_array_equal(cat["status"].to_numpy() == "cut", cut)
+    usable = reason == 0
+    assert cat["method"].isna().to_numpy()[~usable].all() and cat["method"].notna().to_numpy()[usable].all()
+    assert cat.loc[~usable, "log_mstar_p50"].isna().all() and cat.loc[usable, "log_mstar_p50"].notna().all()
+    # out-of-support galaxies are routed, not cut; the fallback cap honestly marks the rest
+    oos = usable & (inp["oos_noise"].to_numpy() | inp["oos_color"].to_numpy())
+    assert oos.any() and (cat["fallback_reason"].to_numpy()[oos] != 0).all()
+    routed = cat["fallback_reason"].to_numpy() != 0
+    assert summary.n_routed == routed.sum() and 1 <= summary.n_fallback <= CONFIG.fallback.max_galaxies
+    assert set(cat.loc[routed, "status"]) <= {"mcmc", "timeout"}
+    mc = cat["method"].to_numpy() == "mcmc"
+    assert mc.sum() == summary.n_fallback and (cat.loc[mc, "mcmc_ess"] >= 0).all()
+    assert (cat.loc[routed & ~mc, "method"] == "flow").all() and (cat.loc[routed & ~mc, "status"] == "timeout").all()
+    assert (cat.loc[usable & ~routed, "status"] == "ok").all()
+    counts = cat["status"].value_counts().to_dict()
+    assert {s: counts.get(s, 0) for s in STATUSES} == summary.status_counts
+
+
+def test_summaries_are_sane_and_recover_the_truth(run, ingested):
+    out, _ = run
+    cat = duckdb.sql(f"select * from read_parquet('{data_glob(out)}') where status = 'ok'").df().set_index("nsaid")
+    truth = ingested[1].loc[cat.index]
+    for q in ("log_mstar", "log_mstar_surviving", "log_sfr_1gyr", "t_mw"):
+        p = cat[[f"{q}_p02_5", f"{q}_p16", f"{q}_p50", f"{q}_p84", f"{q}_p97_5"]].to_numpy()
+        assert np.all(np.diff(p, axis=1) >= 0), q
+    assert (cat["log_mstar_surviving_p50"] < cat["log_mstar_formed_p50"]).all()
+    assert np.allclose(cat["log_mstar_p50"], cat["log_mstar_formed_p50"])
+    assert (cat["n_samples"] == CONFIG.sample.n_samples).all() and (cat["accept_frac"] > 0.05).all()
+    # in-support mock galaxies: the posterior of log M* covers the truth about as often as it should
+    lo, hi = cat["log_mstar_p02_5"].to_numpy(), cat["log_mstar_p97_5"].to_numpy()
+    covered = (truth["log_mstar"].to_numpy() >= lo) & (truth["log_mstar"].to_numpy() <= hi)
+    assert covered.mean() > 0.85
+    assert np.median(np.abs(cat["log_mstar_p50"] - truth["log_mstar"])) < 0.3
+    assert np.median(cat["chi2_median_model"]) < 5.0
+    samples = np.stack(cat["samples"].map(np.asarray).to_numpy())
+    assert samples.shape == (len(cat), CONFIG.sample.n_stored * 11)
+
+
+def test_schema_layout_and_provenance(run, ingested):
+    out, summary = run
+    from sedflow_dask.posterior import load_posterior_model
+
+    files = sorted(out.glob("dataset/Norder=*/Dir=*/Npix=*.parquet"))
+    assert len(files) == len(input_pixels(ingested[0])) >= 4
+    assert all(pq.read_schema(f).names == catalog_schema().names for f in files)
+    orders = [int(f.parent.parent.name.split("=")[1]) for f in files]
+    assert sum(o >= 1 for o in orders) >= 4
+    meta = pq.ParquetFile(files[0]).metadata
+    assert meta.row_group(0).column(0).compression == "ZSTD"
+    assert not (out / "dataset" / "_metadata").exists() and (out / "dataset" / "_common_metadata").exists()
+    assert summary_columns()[0] == "log_mstar_mean" and "t_mw_p97_5" in catalog_schema().names
+    props = dict(line.split("=", 1) for line in (out / "hats.properties").read_text().splitlines()
+                 if "=" in line and not line.startswith("#"))
+    model = load_posterior_model()
+    assert props["sedflow_model_sha256"] == model.sha256
+    assert json.loads(props["sedflow_model"])["ssp_sha256"] == model.meta["ssp_sha256"]
+    assert json.loads(props["sedflow_model"])["noise_sha256"] == model.meta["noise_sha256"]
+    assert json.loads(props["sedflow_config"])["sample"]["n_samples"] == CONFIG.sample.n_samples
+    assert props["sedflow_version"] and props["hats_nrows"] == str(summary.n_rows)
+    assert props["hats_col_healpix"] == "_healpix_29"
+
+
+def test_model_loaded_once_per_worker_process(run, client):
+    _, summary = run
+    loads = client.run(load_count)
+    assert len(loads) == 2
+    pids = {pid for pid, _ in loads.values()}
+    assert all(n == 1 for _, n in loads.values()), loads
+    task_pids = [p["pid"] for p in summary.partitions]
+    assert len(task_pids) >= 4 and set(task_pids) <= pids
+    assert len(task_pids) > len(set(task_pids)), "several pixel tasks reused a worker's model"
+
+
+def test_lsdb_cone_search(run):
+    import lsdb
+
+    out, summary = run
+    full = duckdb.sql(f"select nsaid, ra, dec from read_parquet('{data_glob(out)}')").df()
+    ra0, dec0 = float(full["ra"].iloc[0]), float(full["dec"].iloc[0])
+    radius = 3600.0 * 8.0
+    ra, dec, r0, d0 = map(np.radians, (full["ra"], full["dec"], ra0, dec0))
+    sep = np.degrees(np.arccos(np.clip(np.sin(d0) * np.sin(dec) + np.cos(d0) * np.cos(dec) * np.cos(ra - r0), -1, 1)))
+    expected = set(full.loc[sep * 3600 < radius, "nsaid"])
+    assert 0 < len(expected) < len(full)
+    cat = lsdb.open_catalog(out, columns=["nsaid", "ra", "dec", "status"])
+    assert cat.hc_structure.catalog_info.total_rows == summary.n_rows
+    found = set(cat.cone_search(ra0, dec0, radius).compute()["nsaid"])
+    assert found == expected
+
+
+def test_rerun_skips_complete_partitions_and_is_identical(run, ingested, client):
+    out, first = run
+    before = {f: f.stat().st_mtime_ns for f in out.glob("dataset/Norder=*/Dir=*/Npix=*.parquet")}
+    again = infer_catalog(CONFIG, ingested[0], out, client=client, progress=False, stream=None)
+    assert again.n_skipped == again.n_partitions == len(before) and again.partitions == []
+    assert {f: f.stat().st_mtime_ns for f in before} == before
+    assert again.status_counts == first.status_counts
+    # another configuration makes every partition stale
+    fp_other = dataclasses.replace(CONFIG, seed=CONFIG.seed + 1)
+    from sedflow_dask.infer.run import run_settings
+    from sedflow_dask.infer.catalog import run_fingerprint
+    from sedflow_dask.posterior import load_posterior_model
+
+    model = load_posterior_model()
+    pix = input_pixels(ingested[0])[0]
+    path = partition_path(out, pix.order, pix.pixel)
+    assert partition_is_complete(path, run_fingerprint(model.sha256, run_settings(CONFIG, model.meta)), pix)
+    assert not partition_is_complete(path, run_fingerprint(model.sha256, run_settings(fp_other, model.meta)), pix)
+    assert not partition_is_complete(path, run_fingerprint("0" * 64, run_settings(CONFIG, model.meta)), pix)
+
+
+def test_resample_reproduces_the_catalog(run):
+    out, _ = run
+    cat = duckdb.sql(f"select nsaid, status, log_mstar_p50 from read_parquet('{data_glob(out)}') "
+                     "where status = 'ok' order by nsaid limit 3").df()
+    for nsaid in cat["nsaid"]:
+        res = resample_galaxy(out, int(nsaid))
+        assert res.max_rel_diff is not None and res.max_rel_diff <= 1e-6
+        assert res.samples.shape == (CONFIG.sample.n_samples, 11)
+    more = resample_galaxy(out, int(cat["nsaid"].iloc[0]), n=1000)
+    assert more.samples.shape == (1000, 11) and more.max_rel_diff is None
+    assert abs(more.summaries["log_mstar_p50"] - cat["log_mstar_p50"].iloc[0]) < 0.1
+    cut = duckdb.sql(f"select nsaid from read_parquet('{data_glob(out)}') where status = 'cut' limit 1").fetchall()[0][0]
+    with pytest.raises(ValueError, match="no posterior"):
+        resample_galaxy(out, int(cut))
+    with pytest.raises(ValueError, match="not in the catalog"):
+        resample_galaxy(out, 10**12)
+
+
+def test_resample_reruns_the_fallback_chain(run):
+    out, _ = run
+    row = duckdb.sql(f"select nsaid, status from read_parquet('{data_glob(out)}') "
+                     "where method = 'mcmc' order by nsaid limit 1").fetchall()[0]
+    res = resample_galaxy(out, int(row[0]))
+    assert res.max_rel_diff is not None and res.max_rel_diff <= 1e-6
+
+
+def test_ingest_reason_bits_are_partitioned():
+    assert int(DATA_VALIDITY_BITS) & int(CUT_BITS) == 0
+    assert int(DATA_VALIDITY_BITS) | int(CUT_BITS) == sum(int(r) for r in IngestReason)
