@@ -29,6 +29,7 @@ STAGE_CLIS: tuple[str, ...] = (
     "sedflow_dask.train.cli",
     "sedflow_dask.diagnostics.cli",
     "sedflow_dask.infer.cli",
+    "sedflow_dask.query.cli",
     "sedflow_dask.deploy.cli",
 )
 
