@@ -3,3 +3,29 @@ from pathlib import Path
 
 # The scalar reference model lives beside the tests (it is test code, not package code).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def mock_ingested(tmp_path_factory):
+    """A 900-galaxy mock NSA catalog ingested into ≥ 4 HEALPix pixels at order ≥ 1, with its truth.
+
+    Shared by the inference tests (``sedflow infer`` reads it, never writes it).
+    """
+    import pandas as pd
+
+    from sedflow_dask.cluster import dask_client
+    from sedflow_dask.config import ClusterConfig, IngestConfig
+    from sedflow_dask.ingest import ingest_nsa
+    from sedflow_dask.mock import write_mock_nsa
+    from sedflow_dask.simulate import training_colour_quantiles
+
+    d = tmp_path_factory.mktemp("mock_ingested")
+    files = write_mock_nsa(d / "nsa_mock_v1_0_1.fits", 900, seed=11, block_rows=512)
+    out = d / "ingested"
+    with dask_client(ClusterConfig(n_workers=2, dashboard_address=":0"), stream=None) as client:
+        ingest_nsa(files.catalog, out, client=client, flags_path=files.flags_parquet,
+                   config=IngestConfig(partition_rows=400, pixel_threshold=150, highest_order=4),
+                   colour_quantiles=training_colour_quantiles(None), progress=False, stream=None)
+    return out, pd.read_parquet(files.truth).set_index("nsaid")

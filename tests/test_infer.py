@@ -13,15 +13,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from sedflow_dask.cluster import dask_client
-from sedflow_dask.config import ClusterConfig, Config, FallbackConfig, IngestConfig, SamplingConfig
-from sedflow_dask.ingest import IngestReason, ingest_nsa, read_ingested
+from sedflow_dask.config import ClusterConfig, Config, FallbackConfig, SamplingConfig
+from sedflow_dask.ingest import IngestReason, read_ingested
 from sedflow_dask.ingest.reasons import CUT_BITS, DATA_VALIDITY_BITS
 from sedflow_dask.infer import STATUSES, catalog_schema, infer_catalog, input_pixels, load_count, summary_columns
 from sedflow_dask.infer.catalog import partition_is_complete, partition_path
 from sedflow_dask.infer.resample import resample_galaxy
-from sedflow_dask.simulate import training_colour_quantiles
 
-N_MOCK = 900
+N_MOCK = 900  # conftest.mock_ingested
 #: Small and fast, but the real pipeline: 300 draws per galaxy, a fallback capped at 3 galaxies
 #: and 300 ensemble steps (a step bound, unlike a time bound, gives the same chain on any machine).
 CONFIG = Config(sample=SamplingConfig(n_samples=300, n_stored=20, batch_galaxies=32),
@@ -39,17 +38,8 @@ def client():
 
 
 @pytest.fixture(scope="module")
-def ingested(tmp_path_factory, client):
-    from sedflow_dask.mock import write_mock_nsa
-
-    d = tmp_path_factory.mktemp("infer")
-    files = write_mock_nsa(d / "nsa_mock_v1_0_1.fits", N_MOCK, seed=11, block_rows=512)
-    out = d / "ingested"
-    ingest_nsa(files.catalog, out, client=client, flags_path=files.flags_parquet,
-               config=IngestConfig(partition_rows=400, pixel_threshold=150, highest_order=4),
-               colour_quantiles=training_colour_quantiles(None), progress=False, stream=None)
-    truth = pd.read_parquet(files.truth).set_index("nsaid")
-    return out, truth
+def ingested(mock_ingested):
+    return mock_ingested
 
 
 @pytest.fixture(scope="module")

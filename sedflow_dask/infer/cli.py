@@ -51,7 +51,7 @@ def register(sub) -> None:
 
 def cmd_infer(args: argparse.Namespace, config) -> int:
     from ..cluster import cluster_from_args, dask_client
-    from .run import infer_catalog
+    from .run import infer_catalog, plan_inference
 
     sample = config.sample if args.samples is None else dataclasses.replace(
         config.sample, n_samples=args.samples, n_stored=min(config.sample.n_stored, args.samples))
@@ -63,10 +63,11 @@ def cmd_infer(args: argparse.Namespace, config) -> int:
     config = dataclasses.replace(config, sample=sample, fallback=fallback,
                                  seed=config.seed if args.seed is None else args.seed)
     out = Path(args.out) if args.out else Path("catalogs") / Path(args.catalog).resolve().name
+    plan = plan_inference(config, args.catalog, out, model_dir=args.model)  # bad input fails before a cluster starts
     with dask_client(cluster_from_args(args, config.cluster),
                      performance_report=getattr(args, "performance_report", None)) as client:
         summary = infer_catalog(config, args.catalog, out, client=client, model_dir=args.model,
-                                progress=not args.no_progress)
+                                progress=not args.no_progress, plan=plan)
     json.dump({"catalog": str(summary.catalog), "n_rows": summary.n_rows, "status_counts": summary.status_counts,
                "n_partitions": summary.n_partitions, "n_skipped": summary.n_skipped, "n_routed": summary.n_routed,
                "n_fallback": summary.n_fallback, "wall_s": round(summary.wall_s, 2)}, sys.stdout, indent=1)

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from .. import __version__
 from ..config import Config, FallbackConfig, SamplingConfig
 from ..ingest.io import artifact_name, read_provenance
+from ..parquet import read_sedflow_metadata
 from ..posterior import DEFAULT_MODEL_DIR, load_posterior_model
 from .catalog import (
     FORMAT, FORMAT_VERSION, InputPixel, finalize_catalog, input_pixels, partition_is_complete, partition_path,
@@ -136,9 +137,52 @@ def write_task(flow: tuple[FlowPartition, dict], path: Path, metadata: dict[str,
 
 # --- the driver --------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class InferencePlan:
+    """A checked inference run, before any work: what to read, with which model, where to write.
+
+    Attributes:
+        config, catalog_in, root (the output directory), model_dir, posterior (loaded and
+        verified), pixels (the input partitions), fingerprint (model + settings), metadata
+        (what every output partition's footer records).
+    """
+
+    config: Config
+    catalog_in: Path
+    root: Path
+    model_dir: Path
+    posterior: Any
+    pixels: list[InputPixel]
+    settings: dict[str, Any]
+    fingerprint: str
+    metadata: dict[str, Any]
+
+
+def plan_inference(config: Config, catalog_in: str | Path, out: str | Path, *,
+                   model_dir: str | Path | None = None) -> InferencePlan:
+    """Check the model, the input and the output directory; raise ValueError naming what is wrong.
+
+    Nothing is written and no cluster is needed: the CLI calls it before starting one.
+    """
+    model_dir = Path(model_dir) if model_dir is not None else DEFAULT_MODEL_DIR
+    posterior = load_posterior_model(model_dir)
+    pixels = input_pixels(catalog_in)
+    check_input_schemas(pixels)
+    root = Path(out)
+    if root.exists() and (not root.is_dir() or (any(root.iterdir()) and not (root / "dataset").is_dir())):
+        raise ValueError(f"{root} exists and is not a catalog: choose another --out (nothing was written)")
+    settings = run_settings(config, posterior.meta)
+    fingerprint = run_fingerprint(posterior.sha256, settings)
+    metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "fingerprint": fingerprint,
+                "model_sha256": posterior.sha256, "seed": config.seed}
+    return InferencePlan(config=config, catalog_in=Path(catalog_in), root=root, model_dir=model_dir,
+                         posterior=posterior, pixels=pixels, settings=settings, fingerprint=fingerprint,
+                         metadata=metadata)
+
+
 def infer_catalog(config: Config, catalog_in: str | Path, out: str | Path, *, client=None,
                   model_dir: str | Path | None = None, name: str | None = None, progress: bool = True,
-                  stream: TextIO | None = sys.stderr) -> InferSummary:
+                  stream: TextIO | None = sys.stderr, plan: InferencePlan | None = None) -> InferSummary:
     """Posteriors for every galaxy of an ingested HATS catalog, written as a HATS catalog at ``out``.
 
     Args:
@@ -150,29 +194,20 @@ def infer_catalog(config: Config, catalog_in: str | Path, out: str | Path, *, cl
         client: a ``distributed.Client``; None runs every pixel in this process.
         model_dir: the posterior model artifact (None: the shipped default).
         name: the catalog name in ``hats.properties`` (default: the directory's name).
+        plan: the result of :func:`plan_inference` for these arguments, if already made.
 
     Raises ValueError before any work for a corrupt or foreign model, an input that is not an
     ingested catalog, or an output directory that holds something else.
     """
     t_start = time.perf_counter()
-    model_dir = Path(model_dir) if model_dir is not None else DEFAULT_MODEL_DIR
-    posterior = load_posterior_model(model_dir)
-    pixels = input_pixels(catalog_in)
-    check_input_schemas(pixels)
-    root = Path(out)
-    if root.exists() and any(root.iterdir()) and not (root / "dataset").is_dir():
-        raise ValueError(f"{root} exists and is not a catalog: choose another --out (nothing was written)")
-    settings = run_settings(config, posterior.meta)
-    fingerprint = run_fingerprint(posterior.sha256, settings)
-    metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "fingerprint": fingerprint,
-                "model_sha256": posterior.sha256, "seed": config.seed}
+    plan = plan or plan_inference(config, catalog_in, out, model_dir=model_dir)
+    posterior, pixels, root, model_dir = plan.posterior, plan.pixels, plan.root, plan.model_dir
+    settings, fingerprint, metadata = plan.settings, plan.fingerprint, plan.metadata
     quotas = fallback_quotas(pixels, config.fallback.max_galaxies if config.fallback.enabled else 0)
     todo, done_stats = [], []
     for p in pixels:
         path = partition_path(root, p.order, p.pixel)
         if partition_is_complete(path, fingerprint, p):
-            from ..parquet import read_sedflow_metadata
-
             done_stats.append(read_sedflow_metadata(path))
         else:
             todo.append(p)
