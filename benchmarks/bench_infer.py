@@ -1,0 +1,130 @@
+"""Benchmark ``sedflow infer``: galaxies per second on a LocalCluster, catalog write included.
+
+Default (issue 5): an NSA-size mock catalog of 33,884 galaxies (SDSS flag defects off, so all but
+the mock's pathological rows are usable), 1,000 posterior draws per galaxy, all derived
+properties and the HATS catalog write, MCMC fallback excluded, 2 worker processes of one thread.
+The goal is >= 56 galaxies/s (the whole set in under 10 minutes). Options measure the rest on
+subsets: ``--scaling N`` (1 vs 2 workers on N galaxies), ``--rate-10k N`` (10,000 draws per
+galaxy on N galaxies), ``--fallback G`` (``benchmarks/bench_fallback.py`` on G out-of-support
+galaxies, one core). Prints one JSON document; ``sgemm_gflops`` is a same-run single-thread
+matmul speed for comparing machines. The mock and its ingested catalog are cached in
+``--workdir`` (default ``.bench_cache/infer``), so a re-run times inference only.
+
+    python benchmarks/bench_infer.py [--galaxies 33884] [--samples 1000] [--workers 2]
+                                     [--scaling 4000] [--rate-10k 1000] [--fallback 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import machine_info, matmul_gflops, torch_threads  # noqa: E402
+
+from sedflow_dask.cluster import dask_client  # noqa: E402
+from sedflow_dask.config import ClusterConfig, Config, FallbackConfig, IngestConfig, SamplingConfig  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def log(msg: str) -> None:
+    print(f"[bench_infer] {msg}", file=sys.stderr, flush=True)
+
+
+def ingested_mock(workdir: Path, n: int, seed: int, workers: int) -> Path:
+    """A mock NSA catalog of n galaxies, ingested (cached under ``workdir``)."""
+    from sedflow_dask.ingest import ingest_nsa
+    from sedflow_dask.mock import write_mock_nsa
+    from sedflow_dask.simulate import training_colour_quantiles
+
+    out = workdir / f"ingested_n{n}_s{seed}"
+    if (out / "hats.properties").exists():
+        return out
+    shutil.rmtree(out, ignore_errors=True)
+    t0 = time.perf_counter()
+    files = write_mock_nsa(workdir / f"nsa_mock_n{n}_s{seed}_v1_0_1.fits", n, seed=seed, p_fail=0.0)
+    with dask_client(ClusterConfig(n_workers=workers, dashboard_address=":0"), stream=None) as client:
+        ingest_nsa(files.catalog, out, client=client, flags_path=files.flags_parquet,
+                   config=IngestConfig(pixel_threshold=5_000), colour_quantiles=training_colour_quantiles(None),
+                   progress=False, stream=None)
+    log(f"mock of {n} galaxies made and ingested in {time.perf_counter() - t0:.1f} s -> {out}")
+    return out
+
+
+def time_inference(ingested: Path, out: Path, samples: int, workers: int, seed: int) -> dict:
+    """Run ``infer_catalog`` on a fresh LocalCluster; the cluster's start-up is timed apart."""
+    from sedflow_dask.infer import infer_catalog
+
+    config = Config(seed=seed, sample=SamplingConfig(n_samples=samples),
+                    fallback=FallbackConfig(enabled=False))
+    shutil.rmtree(out, ignore_errors=True)
+    t0 = time.perf_counter()
+    with dask_client(ClusterConfig(n_workers=workers, threads_per_worker=1, dashboard_address=":0"),
+                     stream=None) as client:
+        client.wait_for_workers(workers)
+        start_s = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        summary = infer_catalog(config, ingested, out, client=client, progress=False, stream=None)
+        wall = time.perf_counter() - t1
+    usable = sum(v for k, v in summary.status_counts.items() if k in ("ok", "timeout", "mcmc"))
+    return {"galaxies": summary.n_rows, "usable": usable, "wall_s": round(wall, 2),
+            "galaxies_per_s": round(summary.n_rows / wall, 2), "workers": workers,
+            "samples_per_galaxy": samples, "partitions": summary.n_partitions,
+            "status_counts": summary.status_counts, "cluster_start_s": round(start_s, 2)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--galaxies", type=int, default=33_884, help="mock catalog size (default: the paper's NSA count)")
+    ap.add_argument("--samples", type=int, default=1_000, help="posterior draws per galaxy")
+    ap.add_argument("--workers", type=int, default=2, help="worker processes (one thread each)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workdir", type=Path, default=ROOT / ".bench_cache" / "infer")
+    ap.add_argument("--scaling", type=int, default=0, metavar="N", help="also: 1 vs 2 workers on N galaxies")
+    ap.add_argument("--rate-10k", type=int, default=0, metavar="N", help="also: 10,000 draws per galaxy on N galaxies")
+    ap.add_argument("--fallback", type=int, default=0, metavar="G", help="also: the fallback on G galaxies (<= 16)")
+    ap.add_argument("--sgemm-size", type=int, default=1024)
+    ap.add_argument("--skip-main", action="store_true", help="only the optional measurements")
+    args = ap.parse_args(argv)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+
+    with torch_threads(1):
+        gflops = matmul_gflops(args.sgemm_size, args.sgemm_size, args.sgemm_size)
+    result: dict = {"sgemm_gflops": round(gflops, 1)}
+    if not args.skip_main:
+        ing = ingested_mock(args.workdir, args.galaxies, args.seed, args.workers)
+        log(f"infer: {args.galaxies} galaxies x {args.samples} draws on {args.workers} workers")
+        result.update(time_inference(ing, args.workdir / "catalog_main", args.samples, args.workers, args.seed))
+        result["goal_galaxies_per_s"] = 56.0
+    if args.scaling:
+        ing = ingested_mock(args.workdir, args.scaling, args.seed + 1, 2)
+        one = time_inference(ing, args.workdir / "catalog_w1", args.samples, 1, args.seed)
+        two = time_inference(ing, args.workdir / "catalog_w2", args.samples, 2, args.seed)
+        result["scaling"] = {"galaxies": args.scaling, "galaxies_per_s_1_worker": one["galaxies_per_s"],
+                             "galaxies_per_s_2_workers": two["galaxies_per_s"]}
+        result["scaling_efficiency"] = round(two["galaxies_per_s"] / (2 * one["galaxies_per_s"]), 3)
+    if args.rate_10k:
+        ing = ingested_mock(args.workdir, args.rate_10k, args.seed + 2, args.workers)
+        r = time_inference(ing, args.workdir / "catalog_10k", 10_000, args.workers, args.seed)
+        result["rate_10k"] = {k: r[k] for k in ("galaxies", "wall_s", "galaxies_per_s", "workers")}
+        result["galaxies_per_s_10k"] = r["galaxies_per_s"]
+    if args.fallback:
+        import bench_fallback
+
+        fb = bench_fallback.run(galaxies=min(args.fallback, 16), sgemm_size=args.sgemm_size)
+        result.update({k: fb[k] for k in ("fallback_galaxies", "fallback_s_per_galaxy", "fallback_ess")})
+        result["fallback_status"] = fb["status"]
+    result["machine"] = machine_info()
+    print(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
