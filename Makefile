@@ -18,8 +18,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[test,slurm]"
 	touch $(STAMP)
 
+# The main job: mock NSA catalog -> ingest -> infer (LocalCluster) -> catalogs/demo -> validation
+# figure and a sample query (demo/). DEMO_ARGS passes options, e.g. DEMO_ARGS=--fresh.
+DEMO_ARGS ?=
 demo: $(STAMP)
-	$(VENV)/bin/sedflow demo
+	$(VENV)/bin/sedflow demo $(DEMO_ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

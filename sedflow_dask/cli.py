@@ -10,7 +10,6 @@ import argparse
 import importlib
 import json
 import sys
-import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -162,52 +161,12 @@ def cmd_sps_table_info(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace, config: Config) -> int:
-    """Draw galaxies from the prior and show their photometry and derived properties."""
-    from .sps import PROVABGSModel
-    from .sps.parameters import draw_box_prior
-
-    seed = config.seed if args.seed is None else args.seed
-    t0 = time.perf_counter()
-    model = PROVABGSModel(config=config.sps)
-    t_build = time.perf_counter() - t0
-    rng = np.random.default_rng(seed)
-    theta, z = draw_box_prior(args.n, rng)
-    print(f"sedflow_dask {__version__}: PROVABGS model on the SSP table {model.table.sha256[:12]} "
-          f"({model.table.meta.get('source_detail', '')})")
-    print(f"{args.n} galaxies drawn from the SEDflow prior (seed {seed}); SDSS AB magnitudes and derived properties:\n")
-    rows = _photometry_rows(model, theta, z, "box", "mag")
-    keep = ["z", "log_mstar", "fburst", "tburst", "tau_ism", "u_mag", "g_mag", "r_mag", "i_mag", "z_mag",
-            "log_mstar_surviving", "log_sfr_1gyr", "log_z_mw", "t_mw"]
-    _emit([{k: r[k] for k in keep} for r in rows], "table")
-
-    n_fast = args.n_timing
-    theta_t, z_t = draw_box_prior(n_fast, rng)
-    model.photometry(theta_t[:1000], z_t[:1000], space="box")
-    times = []
-    for _ in range(3):
-        t0 = time.perf_counter()
-        model.photometry(theta_t, z_t, space="box")
-        times.append(time.perf_counter() - t0)
-    dt = min(times)
-    print(f"\nforward model: {n_fast} SEDs with photometry in {dt:.2f} s, best of 3 "
-          f"({n_fast / dt:,.0f} SEDs/s; model set-up {t_build:.2f} s)")
-    print("\nnext:\n  sedflow sps photometry --prior 5 --format csv\n  sedflow sps spectrum --help\n"
-          "  python benchmarks/bench_forward.py")
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sedflow", description="Amortized Bayesian SED inference on Dask.")
     parser.add_argument("--version", action="version", version=f"sedflow_dask {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    demo = sub.add_parser("demo", help="run the main job on the embedded default data")
-    add_config_args(demo)
-    demo.add_argument("--n", type=int, default=8, help="galaxies to show (default 8)")
-    demo.add_argument("--n-timing", type=int, default=100_000, help="galaxies for the speed check")
-    demo.add_argument("--seed", type=int, default=None, help="seed (default: the config's)")
-    demo.set_defaults(func=cmd_demo)
+    importlib.import_module("sedflow_dask.demo").register(sub)  # `sedflow demo` = `make demo`
 
     sps = sub.add_parser("sps", help="the PROVABGS forward model").add_subparsers(dest="sps_command", metavar="SPS")
     for name, func, helptext in (

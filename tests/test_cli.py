@@ -80,12 +80,6 @@ def test_table_info_reports_the_verified_hash():
     assert info["content_sha256_verified"] is True and len(info["sha256"]) == 64
 
 
-def test_demo_runs():
-    res = sedflow("demo", "--n", "3", "--n-timing", "2000")
-    assert res.returncode == 0, res.stderr
-    assert "SEDs/s" in res.stdout and "u_mag" in res.stdout
-
-
 def test_load_config_file_and_overrides(tmp_path):
     path = tmp_path / "run.toml"
     path.write_text('seed = 7\n[sps]\nburst_convention = "provabgs"\nchunk_size = 256\n')
