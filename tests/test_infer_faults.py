@@ -161,12 +161,13 @@ def test_bad_rows_get_statuses_and_nothing_hangs(mock_ingested, client, tmp_path
     usable: list[int] = []
 
     def edit(t):
-        idx = np.flatnonzero(t["ingest_reason"].to_numpy() == 0)[:4]
+        idx = np.flatnonzero(t["ingest_reason"].to_numpy() == 0)[:5]
         usable.extend(t["nsaid"].to_numpy()[idx].tolist())
         t.loc[idx[0], "mag_g"] = np.nan            # a NaN band that ingestion did not flag
         t.loc[idx[1], "sigma_r"] = 0.0             # zero error (ivar = inf)
         t.loc[idx[2], ["mag_u", "mag_g"]] = [8.0, 25.0]   # photometry no galaxy of the prior makes
         t.loc[idx[3], ["sigma_u", "sigma_g", "sigma_r", "sigma_i", "sigma_z"]] = 3.0  # enormous errors
+        t.loc[idx[4], "z"] = 0.35                  # beyond the prior's redshift range
 
     ing = tmp_path / "ingested"
     _edited_copy(mock_ingested[0], ing, edit)
@@ -180,6 +181,7 @@ def test_bad_rows_get_statuses_and_nothing_hangs(mock_ingested, client, tmp_path
     assert got[usable[0]] == "bad_input" and got[usable[1]] == "bad_input"
     assert got[usable[2]] in ("mcmc", "timeout")  # routed to the fallback, never silently "ok"
     assert got[usable[3]] in ("ok", "mcmc", "timeout")
+    assert got[usable[4]] == "bad_input"
 
 
 def test_input_that_is_not_an_ingested_catalog(mock_ingested, tmp_path):

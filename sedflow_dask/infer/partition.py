@@ -158,8 +158,8 @@ def infer_flow(frame: pd.DataFrame, posterior: PosteriorModel, sps_model, *, see
     """Flow posteriors for the usable rows of one pixel, and which of them need the fallback.
 
     Rows whose ingest bits mark bad input or a flag cut get no posterior; a row with a
-    non-finite magnitude, σ or z but no such bit (not produced by ``sedflow ingest``) is
-    "bad_input" too. Galaxy seeds derive from (``seed``, nsaid) (data-contracts §7).
+    non-finite magnitude, σ ≤ 0 or z outside the prior's (0, 0.2] but no such bit (not produced
+    by ``sedflow ingest``) is "bad_input" too. Galaxy seeds derive from (``seed``, nsaid) (data-contracts §7).
     """
     check_input_frame(frame, source)
     inputs = {c: frame[c].to_numpy() for c in INPUT_COLUMNS}
@@ -169,7 +169,7 @@ def infer_flow(frame: pd.DataFrame, posterior: PosteriorModel, sps_model, *, see
     z = inputs["z"].astype(np.float64)
     x = np.column_stack([mag, sig, z])
     status = input_status(inputs["ingest_reason"])
-    finite = np.all(np.isfinite(x), axis=1) & np.all(sig > 0, axis=1) & (z > 0)
+    finite = np.all(np.isfinite(x), axis=1) & np.all(sig > 0, axis=1) & (z > 0) & (z <= posterior.prior.z_max)
     status[(status == None) & ~finite] = "bad_input"  # noqa: E711 (object array)
     usable = np.flatnonzero(status == None)  # noqa: E711
     seeds = galaxy_seeds(seed, inputs["nsaid"])
