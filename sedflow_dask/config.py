@@ -290,16 +290,22 @@ class SamplingConfig:
             batch_galaxies × n_samples × 17 derived values).
         n_stored: draws per galaxy stored in the output catalog's ``samples`` column (the rest
             are re-drawn on demand by ``sedflow resample`` from the galaxy's seed).
+        task_rows: ``sedflow infer`` splits a HEALPix pixel into flow tasks of this many rows
+            (bounds a task's time and memory and balances the load whatever the pixel sizes;
+            the pixel is still written as one partition).
     """
 
     n_samples: int = 10_000
     max_rounds: int = 10
     batch_galaxies: int = 64
     n_stored: int = 100
+    task_rows: int = 2048
 
     def __post_init__(self) -> None:
         if self.n_samples < 1 or self.max_rounds < 1 or self.batch_galaxies < 1:
             raise ValueError("sample: n_samples, max_rounds and batch_galaxies must be >= 1")
+        if self.task_rows < 1:
+            raise ValueError(f"sample.task_rows must be >= 1; got {self.task_rows}")
         if not 0 <= self.n_stored <= self.n_samples:
             raise ValueError(f"sample.n_stored must be in [0, n_samples = {self.n_samples}]; got {self.n_stored}")
 

@@ -73,16 +73,19 @@ def locate_galaxy(catalog: str | Path, nsaid: int) -> tuple[Path, pd.DataFrame, 
     raise ValueError(f"{catalog}: NSAID {nsaid} lies in no pixel of partition_info.csv")
 
 
-def flow_batch(frame: pd.DataFrame, position: int, batch_galaxies: int) -> np.ndarray:
+def flow_batch(frame: pd.DataFrame, position: int, sample: SamplingConfig) -> np.ndarray:
     """Row positions of the flow batch that held row ``position`` when the catalog was made.
 
-    The flow ran on the pixel's galaxies with a posterior (status ok, mcmc or timeout) in
-    batches of ``batch_galaxies``; re-drawing that whole batch repeats the catalog's float32
+    The flow ran on the pixel's row ranges of ``sample.task_rows`` rows, and in each on the
+    galaxies with a posterior (status ok, mcmc or timeout) in batches of
+    ``sample.batch_galaxies``; re-drawing that whole batch repeats the catalog's float32
     arithmetic exactly, where a batch of one would differ by ~1e-6.
     """
-    usable = np.flatnonzero(frame["status"].isin(["ok", "mcmc", "timeout"]).to_numpy())
-    k = int(np.flatnonzero(usable == position)[0]) // batch_galaxies
-    return usable[k * batch_galaxies:(k + 1) * batch_galaxies]
+    start = position // sample.task_rows * sample.task_rows
+    chunk = frame.iloc[start:start + sample.task_rows]
+    usable = start + np.flatnonzero(chunk["status"].isin(["ok", "mcmc", "timeout"]).to_numpy())
+    k = int(np.flatnonzero(usable == position)[0]) // sample.batch_galaxies
+    return usable[k * sample.batch_galaxies:(k + 1) * sample.batch_galaxies]
 
 
 def resample_galaxy(catalog: str | Path, nsaid: int, n: int | None = None, *,
@@ -112,7 +115,7 @@ def resample_galaxy(catalog: str | Path, nsaid: int, n: int | None = None, *,
     settings = prov["config"]
     sample = SamplingConfig(**settings["sample"])
     fallback = FallbackConfig(**settings["fallback"])
-    batch = flow_batch(frame, position, sample.batch_galaxies)
+    batch = flow_batch(frame, position, sample)
     x_batch = frame.iloc[batch][[*MAG_COLUMNS, *SIGMA_COLUMNS, "z"]].to_numpy(np.float64)
     seeds = frame.iloc[batch]["seed"].to_numpy(np.uint64)
     me = int(np.flatnonzero(batch == position)[0])

@@ -32,7 +32,8 @@ from .catalog import (
 )
 from .core import STATUSES
 from .partition import (
-    INPUT_COLUMNS, FallbackCandidates, FlowPartition, Posteriors, infer_fallback, infer_flow, partition_table,
+    INPUT_COLUMNS, FallbackCandidates, FlowPartition, Posteriors, concat_flow_partitions, infer_fallback, infer_flow,
+    partition_table,
 )
 from .resources import InferenceResources, worker_resources
 
@@ -104,18 +105,31 @@ def check_input_schemas(pixels: list[InputPixel]) -> None:
 
 # --- tasks (run on workers; resources come from the worker plugin) ---------------------------------
 
-def flow_task(pixel: InputPixel, seed: int, sample: SamplingConfig, fallback: FallbackConfig,
-              resources: InferenceResources | None = None) -> tuple[FlowPartition, dict[str, Any]]:
+def row_ranges(n_rows: int, task_rows: int) -> list[tuple[int, int]]:
+    """The pixel's flow tasks: consecutive row ranges of at most ``task_rows`` rows."""
+    return [(s, min(s + task_rows, n_rows)) for s in range(0, max(n_rows, 1), task_rows)]
+
+
+def flow_task(pixel: InputPixel, start: int, stop: int, seed: int, sample: SamplingConfig,
+              fallback: FallbackConfig, resources: InferenceResources | None = None) -> tuple[FlowPartition, dict]:
+    """Flow posteriors of rows [start, stop) of one input pixel."""
     res = resources or worker_resources()
     t0 = time.perf_counter()
-    frame = pq.read_table(pixel.path, columns=list(INPUT_COLUMNS)).to_pandas()
+    frame = pq.read_table(pixel.path, columns=list(INPUT_COLUMNS)).slice(start, stop - start).to_pandas()
     part = infer_flow(frame, res.posterior, res.sps, seed=seed, sample=sample, fallback=fallback,
-                      source=str(pixel.path))
+                      source=f"{pixel.path} rows {start}-{stop}")
     return part, {"pid": os.getpid(), "flow_s": time.perf_counter() - t0}
 
 
-def candidates_task(flow: tuple[FlowPartition, dict], quota: int | None) -> FallbackCandidates:
-    cands = flow[0].candidates
+def merge_flows(flows: list[tuple[FlowPartition, dict]]) -> tuple[FlowPartition, dict]:
+    part = concat_flow_partitions([f[0] for f in flows])
+    return part, {"pid": flows[0][1]["pid"], "pids": sorted({f[1]["pid"] for f in flows}),
+                  "flow_s": sum(f[1]["flow_s"] for f in flows)}
+
+
+def candidates_task(quota: int | None, *flows: tuple[FlowPartition, dict]) -> FallbackCandidates:
+    """The pixel's galaxies for the fallback: the first ``quota`` routed ones (all if None)."""
+    cands = merge_flows(list(flows))[0].candidates
     return cands if quota is None else cands.take(slice(0, quota))
 
 
@@ -125,9 +139,9 @@ def fallback_task(candidates: FallbackCandidates, config: FallbackConfig, n_stor
     return infer_fallback(candidates, res.fallback, config, n_stored)
 
 
-def write_task(flow: tuple[FlowPartition, dict], path: Path, metadata: dict[str, Any], n_stored: int,
+def write_task(flows: list[tuple[FlowPartition, dict]], path: Path, metadata: dict[str, Any], n_stored: int,
                *fallback_results: Posteriors) -> dict[str, Any]:
-    part, stats = flow
+    part, stats = merge_flows(flows)
     table = partition_table(part, list(fallback_results), n_stored)
     counts = dict(Counter(table.column("status").to_pylist()))
     write_partition(table, path, {**metadata, "n_rows": table.num_rows, "status_counts": counts})
@@ -266,11 +280,12 @@ def _run_in_process(todo, resources, *, seed, sample, fallback, quotas, root, me
     written = []
     with _bar(sum(p.n_rows for p in todo), progress, stream) as bar:
         for p in todo:
-            flow = flow_task(p, seed, sample, fallback, resources)
-            cands = candidates_task(flow, quotas[(p.order, p.pixel)])
+            flows = [flow_task(p, a, b, seed, sample, fallback, resources) for a, b in row_ranges(p.n_rows,
+                                                                                                   sample.task_rows)]
+            cands = candidates_task(quotas[(p.order, p.pixel)], *flows)
             results = [fallback_task(b, fallback, sample.n_stored, resources)
                        for b in cands.batches(fallback.batch_galaxies)]
-            stats = write_task(flow, partition_path(root, p.order, p.pixel), {**metadata, "input_sha256": p.sha256},
+            stats = write_task(flows, partition_path(root, p.order, p.pixel), {**metadata, "input_sha256": p.sha256},
                                sample.n_stored, *results)
             written.append({**stats, "order": p.order, "pixel": p.pixel})
             bar.update(p.n_rows)
@@ -278,8 +293,8 @@ def _run_in_process(todo, resources, *, seed, sample, fallback, quotas, root, me
 
 
 def _run_on_cluster(todo, client, resources, *, seed, sample, fallback, quotas, root, metadata, progress, stream):
-    """Pixels in flight at most 2 per worker thread (bounds worker memory); fallback and write
-    tasks are submitted as the flow tasks report their routed galaxies."""
+    """Flow tasks in flight at most 2 per worker thread (bounds worker memory); a pixel's
+    fallback and write tasks are submitted once its flow tasks report their routed galaxies."""
     from distributed import as_completed
 
     client.register_plugin(resources)
@@ -294,12 +309,13 @@ def _run_on_cluster(todo, client, resources, *, seed, sample, fallback, quotas, 
         nonlocal n_active
         while queue and n_active < limit:
             p = queue.pop(0)
-            flow = client.submit(flow_task, p, seed, sample, fallback, pure=False, key=f"infer-flow-{p.order}-{p.pixel}-"
-                                 f"{time.time_ns()}")
-            cands = client.submit(candidates_task, flow, quotas[(p.order, p.pixel)], pure=False)
-            stage[cands] = ("candidates", p, flow)
+            flows = [client.submit(flow_task, p, a, b, seed, sample, fallback, pure=False,
+                                   key=f"infer-flow-{p.order}-{p.pixel}-{a}-{time.time_ns()}")
+                     for a, b in row_ranges(p.n_rows, sample.task_rows)]
+            cands = client.submit(candidates_task, quotas[(p.order, p.pixel)], *flows, pure=False)
+            stage[cands] = ("candidates", p, flows)
             pending.add(cands)
-            n_active += 1
+            n_active += len(flows)
 
     with _bar(sum(p.n_rows for p in todo), progress, stream) as bar:
         fill()
@@ -309,7 +325,7 @@ def _run_on_cluster(todo, client, resources, *, seed, sample, fallback, quotas, 
                 result = fut.result()
             except Exception as exc:  # a pixel whose task keeps failing: report it, keep the others going
                 failures.append(f"pixel (order {p.order}, {p.pixel}) {p.path}: {type(exc).__name__}: {exc}")
-                n_active -= 1
+                n_active -= len(flow)
                 fill()
                 continue
             if kind == "candidates":
@@ -322,7 +338,7 @@ def _run_on_cluster(todo, client, resources, *, seed, sample, fallback, quotas, 
             else:
                 written.append({**result, "order": p.order, "pixel": p.pixel})
                 bar.update(p.n_rows)
-                n_active -= 1
+                n_active -= len(flow)
                 fill()
     if failures:
         raise RuntimeError(f"infer: {len(failures)} pixel(s) failed (complete partitions are kept; re-run to resume):"
