@@ -23,7 +23,7 @@ from sedflow_dask.infer.resample import resample_galaxy
 N_MOCK = 900  # conftest.mock_ingested
 #: Small and fast, but the real pipeline: 300 draws per galaxy, a fallback capped at 3 galaxies
 #: and 300 ensemble steps (a step bound, unlike a time bound, gives the same chain on any machine).
-CONFIG = Config(sample=SamplingConfig(n_samples=300, n_stored=20, batch_galaxies=32, task_rows=100),
+CONFIG = Config(sample=SamplingConfig(n_samples=300, n_stored=20, batch_galaxies=16, task_rows=40),
                 fallback=FallbackConfig(max_galaxies=3, max_seconds_per_galaxy=60, max_steps=300, batch_galaxies=2))
 
 
@@ -176,9 +176,9 @@ def test_rerun_skips_complete_partitions_and_is_identical(run, ingested, client)
 
 def test_resample_reproduces_the_catalog(run):
     out, _ = run
-    # galaxies of first and later flow tasks of their pixel (task_rows = 100)
+    # galaxies of later flow tasks of their pixel (task_rows = 40)
     cat = duckdb.sql(f"select nsaid, status, log_mstar_p50 from read_parquet('{data_glob(out)}', "
-                     "file_row_number = true) where status = 'ok' and (file_row_number < 30 or file_row_number >= 100) "
+                     "file_row_number = true) where status = 'ok' and file_row_number >= 40 "
                      "order by file_row_number desc, nsaid limit 3").df()
     for nsaid in cat["nsaid"]:
         res = resample_galaxy(out, int(nsaid))
@@ -205,3 +205,19 @@ def test_resample_reruns_the_fallback_chain(run):
 def test_ingest_reason_bits_are_partitioned():
     assert int(DATA_VALIDITY_BITS) & int(CUT_BITS) == 0
     assert int(DATA_VALIDITY_BITS) | int(CUT_BITS) == sum(int(r) for r in IngestReason)
+
+
+def test_resample_cli_writes_draws(run, tmp_path, capsys):
+    from sedflow_dask.cli import main
+
+    out, _ = run
+    nsaid = duckdb.sql(f"select nsaid from read_parquet('{data_glob(out)}') where status = 'ok' "
+                       "order by nsaid limit 1").fetchall()[0][0]
+    draws = tmp_path / "draws.parquet"
+    assert main(["resample", str(out), str(nsaid), "--out", str(draws), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["nsaid"] == nsaid and doc["max_rel_diff"] <= 1e-6 and doc["n"] == CONFIG.sample.n_samples
+    frame = pd.read_parquet(draws)
+    assert len(frame) == CONFIG.sample.n_samples and {"box_log_mstar", "log_mstar_surviving", "t_mw"} <= set(frame)
+    assert main(["resample", str(out), "999999999"]) == 2
+    assert "not in the catalog" in capsys.readouterr().err

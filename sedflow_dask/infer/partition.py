@@ -197,7 +197,7 @@ def concat_flow_partitions(parts: list[FlowPartition]) -> FlowPartition:
     offsets = np.cumsum([0] + [p.n_rows for p in parts[:-1]])
 
     def cat(get, shift=False):
-        return np.concatenate([get(p) + (o if shift else 0) for p, o in zip(parts, offsets)])
+        return np.concatenate([get(p) + o if shift else get(p) for p, o in zip(parts, offsets)])
 
     flow = Posteriors(*(cat(lambda p, f=f: getattr(p.flow, f), shift=(f == "rows"))
                         for f in ("rows", "summaries", "chi2", "n_samples", "stored", "status", "ess")))
