@@ -68,6 +68,12 @@ def test_each_galaxy_counts_once(made):
         assert row.with_post == (row.n if row.status in ("ok", "mcmc", "timeout") else 0), row
 
 
+def test_data_glob_is_the_ingest_one():
+    from sedflow_dask.query import duck
+
+    assert duck.DATA_GLOB == DATA_GLOB
+
+
 def test_metadata_margins_and_leftovers_are_never_read(cat, tmp_path):
     """A copy with decoys that would double-count (a _metadata with rows, a margin catalog, a
     leftover temporary partition) gives the same count."""
