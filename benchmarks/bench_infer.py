@@ -17,7 +17,6 @@ matmul speed for comparing machines. The mock and its ingested catalog are cache
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import shutil
 import sys
