@@ -1,15 +1,15 @@
 """Validation of posterior estimators: SBC, p-p coverage, TARP, recovery, figures."""
 
-from .calibration import (
-    CalibrationSummary,
-    calibration_summary,
-    central_interval_coverage,
-    normalized_ranks,
-    sbc_ks_pvalues,
-    tarp_coverage,
-)
+from .._lazy import lazy_exports
 
-__all__ = [
-    "CalibrationSummary", "calibration_summary", "central_interval_coverage", "normalized_ranks",
-    "sbc_ks_pvalues", "tarp_coverage",
-]
+#: Public names and the submodules they live in, imported on first use (keeps `sedflow` quick to start).
+_EXPORTS = {
+    "CalibrationSummary": ".calibration",
+    "calibration_summary": ".calibration",
+    "central_interval_coverage": ".calibration",
+    "normalized_ranks": ".calibration",
+    "sbc_ks_pvalues": ".calibration",
+    "tarp_coverage": ".calibration",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

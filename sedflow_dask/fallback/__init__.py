@@ -5,12 +5,22 @@ routes a galaxy here when ingestion flagged it out of support, or the flow's acc
 or posterior-median χ² fails the thresholds of :class:`sedflow_dask.config.FallbackConfig`.
 """
 
-from .autocorr import integrated_time
-from .likelihood import best_log_mass, chi2, fluxes_from_mags, gaussian_log_likelihood, log_likelihood
-from .routing import FallbackReason, fallback_reasons, needs_fallback
-from .sampler import FallbackResult, fallback_model, run_fallback
+from .._lazy import lazy_exports
 
-__all__ = [
-    "FallbackReason", "FallbackResult", "best_log_mass", "chi2", "fallback_model", "fluxes_from_mags", "gaussian_log_likelihood",
-    "fallback_reasons", "integrated_time", "log_likelihood", "needs_fallback", "run_fallback",
-]
+#: Public names and the submodules they live in, imported on first use (keeps `sedflow` quick to start).
+_EXPORTS = {
+    "integrated_time": ".autocorr",
+    "best_log_mass": ".likelihood",
+    "chi2": ".likelihood",
+    "fluxes_from_mags": ".likelihood",
+    "gaussian_log_likelihood": ".likelihood",
+    "log_likelihood": ".likelihood",
+    "FallbackReason": ".routing",
+    "fallback_reasons": ".routing",
+    "needs_fallback": ".routing",
+    "FallbackResult": ".sampler",
+    "fallback_model": ".sampler",
+    "run_fallback": ".sampler",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

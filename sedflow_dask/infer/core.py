@@ -14,12 +14,9 @@ import numpy as np
 
 from ..fallback.likelihood import chi2, fluxes_from_mags
 from ..ingest.reasons import CUT_BITS, DATA_VALIDITY_BITS
+from ..sps.model import DERIVED_NAMES  # per draw: log10 M_sun formed and surviving, log10 M_sun/yr, log10 Z_MW, Gyr
 from ..sps.parameters import BOX_LOWER, BOX_UPPER, N_BOX, PHYSICAL_NAMES, box_to_physical
 
-#: Derived properties per draw (``PROVABGSModel.derived_properties``): log10 M_sun formed and
-#: surviving (living stars only with BC03), log10 M_sun/yr over the last Gyr, log10 of the
-#: mass-weighted absolute Z, mass-weighted lookback age [Gyr].
-DERIVED_NAMES: tuple[str, ...] = ("log_mstar_formed", "log_mstar_surviving", "log_sfr_1gyr", "log_z_mw", "t_mw")
 #: Every quantity summarised per galaxy: the 12 physical parameters, then the derived ones.
 QUANTITY_NAMES: tuple[str, ...] = (*PHYSICAL_NAMES, *DERIVED_NAMES)
 #: Summary statistics, as column-name suffixes.

@@ -6,25 +6,36 @@ NSAID on disk, :mod:`.io` writes and reads the HATS catalog, and :mod:`.pipeline
 stage on a Dask client.
 """
 
-from .core import (
-    CATALOG_COLUMNS,
-    apply_quality_cuts,
-    convert_photometry,
-    data_validity_reasons,
-    flag_out_of_support,
-    ingest_frame,
-)
-from .flags import PRESETS, clean_word, combine_split_words, evaluate_clean, resolve_flag_layout
-from .io import ingested_data_files, read_ingested, read_provenance
-from .loaders import nsa_dataframe, open_flags_table, open_nsa, read_nsa_rows
-from .pipeline import IngestResult, ingest_nsa
-from .reasons import CUT_BITS, DATA_VALIDITY_BITS, IngestReason, reason_names
-from .schema import NSASchema, detect_schema
+from .._lazy import lazy_exports
 
-__all__ = [
-    "CATALOG_COLUMNS", "CUT_BITS", "DATA_VALIDITY_BITS", "PRESETS", "IngestReason", "IngestResult", "NSASchema",
-    "apply_quality_cuts", "clean_word", "combine_split_words", "convert_photometry", "data_validity_reasons",
-    "detect_schema", "evaluate_clean", "flag_out_of_support", "ingest_frame", "ingest_nsa", "ingested_data_files",
-    "nsa_dataframe", "open_flags_table", "open_nsa", "read_ingested", "read_nsa_rows", "read_provenance",
-    "reason_names", "resolve_flag_layout",
-]
+#: Public names and the submodules they live in, imported on first use (keeps `sedflow` quick to start).
+_EXPORTS = {
+    "CATALOG_COLUMNS": ".core",
+    "apply_quality_cuts": ".core",
+    "convert_photometry": ".core",
+    "data_validity_reasons": ".core",
+    "flag_out_of_support": ".core",
+    "ingest_frame": ".core",
+    "PRESETS": ".flags",
+    "clean_word": ".flags",
+    "combine_split_words": ".flags",
+    "evaluate_clean": ".flags",
+    "resolve_flag_layout": ".flags",
+    "ingested_data_files": ".io",
+    "read_ingested": ".io",
+    "read_provenance": ".io",
+    "nsa_dataframe": ".loaders",
+    "open_flags_table": ".loaders",
+    "open_nsa": ".loaders",
+    "read_nsa_rows": ".loaders",
+    "IngestResult": ".pipeline",
+    "ingest_nsa": ".pipeline",
+    "CUT_BITS": ".reasons",
+    "DATA_VALIDITY_BITS": ".reasons",
+    "IngestReason": ".reasons",
+    "reason_names": ".reasons",
+    "NSASchema": ".schema",
+    "detect_schema": ".schema",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -28,26 +28,30 @@ Conventions the truth encodes (``docs/nsa-ingest.md`` §3, §5, §6):
   noiseless fluxes the noise was added to.
 """
 
-from .generate import (
-    FLAG_DEFECTS,
-    FLAG_MODES,
-    FLAG_PRESETS,
-    PATHOLOGIES,
-    PATHOLOGY_RATES,
-    MockBlock,
-    MockLabels,
-    MockPlan,
-    expected_ingest_reason,
-    generate_block,
-    plan_mock_nsa,
-    reference_colour_quantiles,
-)
-from .schema import NSA_VERSIONS, TFORMS_V1, catalog_dtype, flags_dtype
-from .write import MockNSAFiles, default_paths, iter_blocks, write_mock_nsa
+from .._lazy import lazy_exports
 
-__all__ = [
-    "FLAG_DEFECTS", "FLAG_MODES", "FLAG_PRESETS", "NSA_VERSIONS", "PATHOLOGIES", "PATHOLOGY_RATES", "TFORMS_V1",
-    "MockBlock", "MockLabels", "MockNSAFiles", "MockPlan", "catalog_dtype", "default_paths",
-    "expected_ingest_reason", "flags_dtype", "generate_block", "iter_blocks", "plan_mock_nsa",
-    "reference_colour_quantiles", "write_mock_nsa",
-]
+#: Public names and the submodules they live in, imported on first use (keeps `sedflow` quick to start).
+_EXPORTS = {
+    "FLAG_DEFECTS": ".generate",
+    "FLAG_MODES": ".generate",
+    "FLAG_PRESETS": ".generate",
+    "PATHOLOGIES": ".generate",
+    "PATHOLOGY_RATES": ".generate",
+    "MockBlock": ".generate",
+    "MockLabels": ".generate",
+    "MockPlan": ".generate",
+    "expected_ingest_reason": ".generate",
+    "generate_block": ".generate",
+    "plan_mock_nsa": ".generate",
+    "reference_colour_quantiles": ".generate",
+    "NSA_VERSIONS": ".schema",
+    "TFORMS_V1": ".schema",
+    "catalog_dtype": ".schema",
+    "flags_dtype": ".schema",
+    "MockNSAFiles": ".write",
+    "default_paths": ".write",
+    "iter_blocks": ".write",
+    "write_mock_nsa": ".write",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -1,10 +1,17 @@
 """The empirical photometric noise model (SEDflow §3.2): artifact, fitting, default."""
 
-from .fit import fit_noise_model
-from .model import DROP_RULES, BandNoise, NoiseModel, NoisyPhotometry, default_noise_model_path, load_noise_model
-from .sdss import sdss_depth_noise_model
+from .._lazy import lazy_exports
 
-__all__ = [
-    "DROP_RULES", "BandNoise", "NoiseModel", "NoisyPhotometry", "default_noise_model_path",
-    "fit_noise_model", "load_noise_model", "sdss_depth_noise_model",
-]
+#: Public names and the submodules they live in, imported on first use (keeps `sedflow` quick to start).
+_EXPORTS = {
+    "fit_noise_model": ".fit",
+    "DROP_RULES": ".model",
+    "BandNoise": ".model",
+    "NoiseModel": ".model",
+    "NoisyPhotometry": ".model",
+    "default_noise_model_path": ".model",
+    "load_noise_model": ".model",
+    "sdss_depth_noise_model": ".sdss",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

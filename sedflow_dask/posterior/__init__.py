@@ -1,10 +1,20 @@
 """The amortized posterior q(θ | x): flows (sbi), the artifact, batched bounded sampling."""
 
-from .artifact import DEFAULT_MODEL_DIR, X_NAMES, PosteriorModel, load_posterior_model
-from .flows import architecture_of, base_to_theta, build_flow
-from .sampling import PosteriorSamples, galaxy_seeds, galaxy_stream, sample_posteriors
+from .._lazy import lazy_exports
 
-__all__ = [
-    "DEFAULT_MODEL_DIR", "PosteriorModel", "PosteriorSamples", "X_NAMES", "architecture_of", "base_to_theta",
-    "build_flow", "galaxy_seeds", "galaxy_stream", "load_posterior_model", "sample_posteriors",
-]
+#: Public names and the submodules they live in, imported on first use (keeps `sedflow` quick to start).
+_EXPORTS = {
+    "DEFAULT_MODEL_DIR": ".artifact",
+    "X_NAMES": ".artifact",
+    "PosteriorModel": ".artifact",
+    "load_posterior_model": ".artifact",
+    "architecture_of": ".flows",
+    "base_to_theta": ".flows",
+    "build_flow": ".flows",
+    "PosteriorSamples": ".sampling",
+    "galaxy_seeds": ".sampling",
+    "galaxy_stream": ".sampling",
+    "sample_posteriors": ".sampling",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

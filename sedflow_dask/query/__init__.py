@@ -5,8 +5,19 @@ the table ``catalog``. ``cone_search(catalog, ra, dec, radius_arcsec)`` reads on
 pixels the cone touches. From the shell: ``sedflow query CATALOG "SQL"`` and ``sedflow cone``.
 """
 
-from .cone import angular_separation_arcsec, cone_search
-from .duck import PARTITION_COLUMNS, TABLE, QueryError, connect, data_files, query_arrow, query_catalog
+from .._lazy import lazy_exports
 
-__all__ = ["PARTITION_COLUMNS", "TABLE", "QueryError", "angular_separation_arcsec", "cone_search", "connect",
-           "data_files", "query_arrow", "query_catalog"]
+#: Public names and the submodules they live in, imported on first use (keeps `sedflow` quick to start).
+_EXPORTS = {
+    "angular_separation_arcsec": ".cone",
+    "cone_search": ".cone",
+    "PARTITION_COLUMNS": ".duck",
+    "TABLE": ".duck",
+    "QueryError": ".duck",
+    "connect": ".duck",
+    "data_files": ".duck",
+    "query_arrow": ".duck",
+    "query_catalog": ".duck",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

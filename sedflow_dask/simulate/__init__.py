@@ -1,10 +1,16 @@
 """Training-set simulation: prior draws → PROVABGS photometry → noise → Parquet, on Dask."""
 
-from .core import SimulatedChunk, chunk_rng, simulate_photometry
-from .io import read_training_set, training_colour_quantiles, training_set_metadata
-from .run import simulate_training_set
+from .._lazy import lazy_exports
 
-__all__ = [
-    "SimulatedChunk", "chunk_rng", "read_training_set", "simulate_photometry", "simulate_training_set",
-    "training_colour_quantiles", "training_set_metadata",
-]
+#: Public names and the submodules they live in, imported on first use (keeps `sedflow` quick to start).
+_EXPORTS = {
+    "SimulatedChunk": ".core",
+    "chunk_rng": ".core",
+    "simulate_photometry": ".core",
+    "read_training_set": ".io",
+    "training_colour_quantiles": ".io",
+    "training_set_metadata": ".io",
+    "simulate_training_set": ".run",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -1,13 +1,28 @@
 """Stellar population synthesis: SSP tables, the PROVABGS model and the synthesis core."""
 
-from .model import DERIVED_NAMES, PROVABGSModel, StarFormationHistory, convert_flux
-from .parameters import BOX_LOWER, BOX_NAMES, BOX_UPPER, PHYSICAL_NAMES, box_to_physical, physical_to_box
-from .ssp_table import SSPTable, default_ssp_table_path, load_ssp_table
-from .synthesis import Dust, ExtraPopulation, Populations, SpectralSynthesis, photometry_from_sfh, spectrum_from_sfh
+from .._lazy import lazy_exports
 
-__all__ = [
-    "BOX_LOWER", "BOX_NAMES", "BOX_UPPER", "DERIVED_NAMES", "PHYSICAL_NAMES",
-    "Dust", "ExtraPopulation", "PROVABGSModel", "Populations", "SSPTable", "SpectralSynthesis",
-    "StarFormationHistory", "box_to_physical", "convert_flux", "default_ssp_table_path",
-    "load_ssp_table", "photometry_from_sfh", "physical_to_box", "spectrum_from_sfh",
-]
+#: Public names and the submodules they live in, imported on first use (keeps `sedflow` quick to start).
+_EXPORTS = {
+    "DERIVED_NAMES": ".model",
+    "PROVABGSModel": ".model",
+    "StarFormationHistory": ".model",
+    "convert_flux": ".model",
+    "BOX_LOWER": ".parameters",
+    "BOX_NAMES": ".parameters",
+    "BOX_UPPER": ".parameters",
+    "PHYSICAL_NAMES": ".parameters",
+    "box_to_physical": ".parameters",
+    "physical_to_box": ".parameters",
+    "SSPTable": ".ssp_table",
+    "default_ssp_table_path": ".ssp_table",
+    "load_ssp_table": ".ssp_table",
+    "Dust": ".synthesis",
+    "ExtraPopulation": ".synthesis",
+    "Populations": ".synthesis",
+    "SpectralSynthesis": ".synthesis",
+    "photometry_from_sfh": ".synthesis",
+    "spectrum_from_sfh": ".synthesis",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -1,7 +1,14 @@
 """Training the posterior estimator: data, the loop (checkpoints, budget, early stopping), the run."""
 
-from .data import TrainingData, load_training_data
-from .loop import TrainingState, train_flow
-from .run import train_posterior
+from .._lazy import lazy_exports
 
-__all__ = ["TrainingData", "TrainingState", "load_training_data", "train_flow", "train_posterior"]
+#: Public names and the submodules they live in, imported on first use (keeps `sedflow` quick to start).
+_EXPORTS = {
+    "TrainingData": ".data",
+    "load_training_data": ".data",
+    "TrainingState": ".loop",
+    "train_flow": ".loop",
+    "train_posterior": ".run",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
