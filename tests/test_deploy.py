@@ -250,7 +250,7 @@ def test_readme_cluster_commands_parse():
 
 # -------------------------------------------------------------------------- external clusters
 
-def test_simulate_on_an_external_scheduler_and_two_workers(tmp_path):
+def test_simulate_and_infer_on_an_external_scheduler_and_two_workers(tmp_path, mock_ingested):
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
     procs: list[subprocess.Popen] = []
@@ -279,6 +279,21 @@ def test_simulate_on_an_external_scheduler_and_two_workers(tmp_path):
             names = sorted(name for name, _ in executed.values())
             assert names == ["w1", "w2"]
             assert all(count > 0 for _, count in executed.values()), executed   # both workers did work
+            # the main job against the same scheduler: the model reaches each external worker once
+            cat = tmp_path / "catalog"
+            run = subprocess.run([sys.executable, "-m", "sedflow_dask", "infer", str(mock_ingested[0]), "--out", str(cat),
+                                  "--samples", "100", "--no-fallback", "--no-progress", "--scheduler", address],
+                                 capture_output=True, text=True, timeout=300)
+            assert run.returncode == 0, run.stderr
+            assert f"existing cluster at {address} with 2 workers" in run.stderr and "infer:" in run.stderr
+            summary = json.loads(run.stdout)
+            from sedflow_dask.infer import load_count
+            from sedflow_dask.query import query_catalog
+
+            counts = query_catalog(cat, "SELECT count(*) AS n, count(DISTINCT nsaid) AS d FROM catalog")
+            assert counts["n"][0] == counts["d"][0] == summary["n_rows"] == sum(summary["status_counts"].values())
+            with Client(address, timeout="30s") as client:
+                assert sorted(n for _, n in client.run(load_count).values()) == [1, 1]
         finally:
             _stop(procs)
 

@@ -132,6 +132,7 @@ def sample_flow_posteriors(posterior: PosteriorModel, sps_model, x: np.ndarray, 
     are in memory at a time.
     """
     g = x.shape[0]
+    n_init = min(n_init, sample.n_samples)
     summaries = np.full((g, len(QUANTITY_NAMES), len(STAT_NAMES)), np.nan)
     c2 = np.full(g, np.nan)
     n_filled = np.zeros(g, dtype=np.int64)
