@@ -186,7 +186,7 @@ def test_bad_rows_get_statuses_and_nothing_hangs(mock_ingested, client, tmp_path
 
 def test_input_that_is_not_an_ingested_catalog(mock_ingested, tmp_path):
     ing = tmp_path / "ingested"
-    first = _edited_copy(mock_ingested[0], ing, lambda t: t.drop(columns=["sigma_z"], inplace=True))
+    first = _edited_copy(mock_ingested[0], ing, lambda t: t.pop("sigma_z"))
     with pytest.raises(ValueError, match=r"Npix=.*missing column\(s\) \['sigma_z'\]"):
         infer_catalog(CONFIG, ing, tmp_path / "out", progress=False, stream=None)
     assert first.exists()
