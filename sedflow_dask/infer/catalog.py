@@ -23,7 +23,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..files import file_sha256, write_json_atomic
-from ..ingest.io import DATA_GLOB, ZSTD_LEVEL, ingested_data_files
+from ..ingest.io import ingested_data_files
+from ..layout import DATA_GLOB, ZSTD_LEVEL
 from ..parquet import read_sedflow_metadata, write_table_atomic
 
 FORMAT = "sedflow_dask.catalog"

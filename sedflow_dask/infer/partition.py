@@ -191,23 +191,29 @@ def infer_flow(frame: pd.DataFrame, posterior: PosteriorModel, sps_model, *, see
                          flow=flow, candidates=candidates)
 
 
+def _joined(parts: list[FlowPartition], get, shift: bool = False) -> np.ndarray:
+    """``get(part)`` of consecutive row ranges, concatenated; ``shift``: row positions made pixel-wide."""
+    offsets = np.cumsum([0] + [p.n_rows for p in parts[:-1]])
+    return np.concatenate([get(p) + o if shift else get(p) for p, o in zip(parts, offsets)])
+
+
 def concat_flow_partitions(parts: list[FlowPartition]) -> FlowPartition:
     """One pixel's flow results from those of its consecutive row ranges (row positions shifted)."""
     if len(parts) == 1:
         return parts[0]
-    offsets = np.cumsum([0] + [p.n_rows for p in parts[:-1]])
-
-    def cat(get, shift=False):
-        return np.concatenate([get(p) + o if shift else get(p) for p, o in zip(parts, offsets)])
-
-    flow = Posteriors(*(cat(lambda p, f=f: getattr(p.flow, f), shift=(f == "rows"))
+    flow = Posteriors(*(_joined(parts, lambda p, f=f: getattr(p.flow, f), shift=(f == "rows"))
                         for f in ("rows", "summaries", "chi2", "n_samples", "stored", "status", "ess")))
-    cands = FallbackCandidates(*(cat(lambda p, f=f: getattr(p.candidates, f), shift=(f == "rows"))
-                                 for f in ("rows", "nsaid", "mag", "sigma", "z", "seeds", "init")))
-    return FlowPartition(inputs={c: cat(lambda p, c=c: p.inputs[c]) for c in parts[0].inputs},
-                         status=cat(lambda p: p.status), seeds=cat(lambda p: p.seeds),
-                         accept_frac=cat(lambda p: p.accept_frac), fallback_reason=cat(lambda p: p.fallback_reason),
-                         flow=flow, candidates=cands)
+    return FlowPartition(inputs={c: _joined(parts, lambda p, c=c: p.inputs[c]) for c in parts[0].inputs},
+                         status=_joined(parts, lambda p: p.status), seeds=_joined(parts, lambda p: p.seeds),
+                         accept_frac=_joined(parts, lambda p: p.accept_frac),
+                         fallback_reason=_joined(parts, lambda p: p.fallback_reason),
+                         flow=flow, candidates=concat_candidates(parts))
+
+
+def concat_candidates(parts: list[FlowPartition]) -> FallbackCandidates:
+    """The routed galaxies of a pixel's consecutive row ranges (row positions shifted)."""
+    return FallbackCandidates(*(_joined(parts, lambda p, f=f: getattr(p.candidates, f), shift=(f == "rows"))
+                                for f in ("rows", "nsaid", "mag", "sigma", "z", "seeds", "init")))
 
 
 def infer_fallback(candidates: FallbackCandidates, model, config: FallbackConfig, n_stored: int) -> Posteriors:

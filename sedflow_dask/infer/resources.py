@@ -73,19 +73,18 @@ class InferenceResources(WorkerPlugin):
         self._lock = threading.RLock()
 
     def setup(self, worker) -> None:
-        self.load(Path(worker.local_directory))
+        self.load(worker.local_directory)
 
     def load(self, scratch: str | Path | None = None) -> None:
-        """Write the artifact under ``scratch`` (default: a temporary directory) and load it."""
+        """Load the artifact from its bytes (written to a temporary directory under ``scratch``,
+        removed once loaded: the models are then held in memory)."""
         with self._lock:
             if self._loaded is not None:
                 return
-            base = Path(scratch) if scratch is not None else Path(tempfile.mkdtemp(prefix="sedflow-model-"))
-            directory = base / "sedflow-posterior-model"
-            directory.mkdir(parents=True, exist_ok=True)
-            for name, data in self.files.items():
-                (directory / name).write_bytes(data)
-            posterior = load_posterior_model(directory)
+            with tempfile.TemporaryDirectory(prefix="sedflow-model-", dir=scratch) as tmp:
+                for name, data in self.files.items():
+                    (Path(tmp) / name).write_bytes(data)
+                posterior = load_posterior_model(tmp)
             self._loaded = {"posterior": posterior, "sps": forward_model_for(posterior), "fallback": None}
             with _LOCK:
                 _LOADS[os.getpid()] = _LOADS.get(os.getpid(), 0) + 1

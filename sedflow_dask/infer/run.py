@@ -32,8 +32,8 @@ from .catalog import (
 )
 from .core import STATUSES
 from .partition import (
-    INPUT_COLUMNS, FallbackCandidates, FlowPartition, Posteriors, concat_flow_partitions, infer_fallback, infer_flow,
-    partition_table,
+    INPUT_COLUMNS, FallbackCandidates, FlowPartition, Posteriors, concat_candidates, concat_flow_partitions,
+    infer_fallback, infer_flow, partition_table,
 )
 from .resources import InferenceResources, worker_resources
 
@@ -129,7 +129,7 @@ def merge_flows(flows: list[tuple[FlowPartition, dict]]) -> tuple[FlowPartition,
 
 def candidates_task(quota: int | None, *flows: tuple[FlowPartition, dict]) -> FallbackCandidates:
     """The pixel's galaxies for the fallback: the first ``quota`` routed ones (all if None)."""
-    cands = merge_flows(list(flows))[0].candidates
+    cands = concat_candidates([f[0] for f in flows])  # only the routed rows: the flows are joined at the write
     return cands if quota is None else cands.take(slice(0, quota))
 
 

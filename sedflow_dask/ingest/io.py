@@ -22,6 +22,7 @@ import pandas as pd
 from hats_import.catalog.file_readers import InputReader
 
 from ..files import file_sha256
+from ..layout import DATA_GLOB, ZSTD_LEVEL
 from ..noise.model import NoiseModel
 from .core import ingest_frame
 from .flags import FlagLayout, evaluate_clean
@@ -29,11 +30,6 @@ from .join import read_joined
 from .loaders import NSAFile, raw_frame, read_fits_rows
 
 PROVENANCE_FILE = "provenance.json"
-#: ZSTD level of the data partitions. hats defaults to 15; level 3 writes ~10x faster (the
-#: reduce step's main cost) for files ~2.5 % larger on this catalog (measured on a 8.5k-row pixel).
-ZSTD_LEVEL = 3
-#: Data partitions of a HATS catalog (never ``_metadata``, margins or the thumbnail).
-DATA_GLOB = "dataset/Norder=*/Dir=*/Npix=*.parquet"
 
 
 class NSAChunkReader(InputReader):

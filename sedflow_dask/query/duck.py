@@ -23,10 +23,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..layout import DATA_GLOB
 
-#: Data partitions of a HATS catalog: ``sedflow_dask.ingest.io.DATA_GLOB``, repeated here so that a
-#: query does not import hats-import (1.6 s); a test checks they are equal.
-DATA_GLOB = "dataset/Norder=*/Dir=*/Npix=*.parquet"
 #: The view name queries use.
 TABLE = "catalog"
 #: Partition columns the view adds (parsed from each file's path).
