@@ -1,4 +1,4 @@
-"""Small file helpers every stage shares: content hashes, JSON read/written safely."""
+"""Small file helpers every stage shares: content hashes, JSON read/written safely, scratch removal."""
 
 from __future__ import annotations
 
@@ -38,3 +38,20 @@ def write_json_atomic(data: Any, path: str | Path) -> Path:
     tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     os.replace(tmp, path)
     return path
+
+
+def remove_work_dir(path: str | Path, attempts: int = 20, pause_s: float = 0.1) -> None:
+    """Remove a run's scratch directory even while cancelled tasks still write into it.
+
+    Dask cannot stop a task that is already running, so a file may appear during the removal;
+    retrying until the directory stays gone bounds the wait (``attempts`` x ``pause_s`` seconds).
+    """
+    import shutil
+    import time
+
+    p = Path(path)
+    for _ in range(attempts):
+        shutil.rmtree(p, ignore_errors=True)
+        if not p.exists():
+            return
+        time.sleep(pause_s)

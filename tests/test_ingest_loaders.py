@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 import nsa_fixtures as fx
-from sedflow_dask.ingest.join import bucket_of, join_bucket_frames
+from sedflow_dask.files import remove_work_dir
+from sedflow_dask.ingest.join import _write, bucket_of, join_bucket_frames
 from sedflow_dask.ingest.loaders import (
     check_positions,
     inspect_fits_table,
@@ -208,3 +209,16 @@ def test_inspect_reports_columns(files):
     t = inspect_fits_table(files["v1"])
     assert t.columns["PROFMEAN"].shape == (7, 15) and t.columns["SERSIC_NMGY"].shape == (7,)
     assert t.columns["NSAID"].dtype == np.dtype(np.int32) and t.columns["IAUNAME"].dtype.kind == "S"
+
+
+def test_late_task_cannot_recreate_a_removed_work_directory(tmp_path):
+    """A join task still running after its run failed must not leave the scratch tree behind."""
+    work = tmp_path / ".out.ingest-tmp" / "join"
+    work.mkdir(parents=True)
+    keys = pd.DataFrame({"nsaid": np.arange(10, dtype=np.int64), "row": np.arange(10, dtype=np.int64)})
+    _write(keys, work, work / "keys" / "b=00001" / "r0.parquet")
+    assert (work / "keys" / "b=00001" / "r0.parquet").exists()
+    remove_work_dir(tmp_path / ".out.ingest-tmp")
+    with pytest.raises(FileNotFoundError):
+        _write(keys, work, work / "joined" / "c=000000" / "b00001.parquet")
+    assert list(tmp_path.iterdir()) == []

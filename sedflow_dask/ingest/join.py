@@ -80,8 +80,23 @@ def join_bucket_frames(keys: pd.DataFrame, flags: pd.DataFrame | None, *, source
 
 
 # -- tasks (run on workers; paths are on storage every worker sees) -------------------------
-def _write(df: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _make_dirs_under(root: Path, directory: Path) -> None:
+    """Create ``directory`` below ``root`` one level at a time, never ``root`` itself.
+
+    A task still running after its run failed and removed the work directory then fails with
+    FileNotFoundError instead of re-creating the tree and leaving it behind.
+    """
+    current = root
+    for part in directory.relative_to(root).parts:
+        current = current / part
+        try:
+            current.mkdir()
+        except FileExistsError:
+            pass
+
+
+def _write(df: pd.DataFrame, root: Path, path: Path) -> None:
+    _make_dirs_under(root, path.parent)
     tmp = path.with_name(path.name + ".tmp")
     pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp, compression="lz4")
     tmp.replace(path)  # a retried task overwrites, never duplicates
@@ -99,7 +114,7 @@ def scan_nsa_range(nsa: NSAFile, start: int, stop: int, work: str, buckets: int)
     keys = pd.DataFrame({"nsaid": a[s.nsaid].astype(np.int64), "row": np.arange(start, stop, dtype=np.int64)})
     b = bucket_of(keys["nsaid"].to_numpy(), buckets)
     for k, part in keys.groupby(b, sort=False):
-        _write(part, _bucket_dir(Path(work), "keys", int(k)) / f"r{start:012d}.parquet")
+        _write(part, Path(work), _bucket_dir(Path(work), "keys", int(k)) / f"r{start:012d}.parquet")
     return stop - start
 
 
@@ -117,7 +132,7 @@ def bucket_flags_part(table: FlagsTable, index: int, part: tuple[int, ...], work
                               "crow": np.arange(base, base + m, dtype=np.int64)})
         b = bucket_of(nsaid, buckets)
         for k, sub in frame.groupby(b, sort=False):
-            _write(sub, _bucket_dir(Path(work), "flags", int(k)) / f"p{index:06d}-{j:06d}.parquet")
+            _write(sub, Path(work), _bucket_dir(Path(work), "flags", int(k)) / f"p{index:06d}-{j:06d}.parquet")
         n += m
     return n
 
@@ -148,7 +163,7 @@ def join_bucket(b: int, work: str, starts: list[int], with_flags: bool, source: 
     if with_flags:
         chunk = np.searchsorted(np.asarray(starts), out["row"].to_numpy(), side="right") - 1
         for c, part in out.groupby(chunk, sort=False):
-            _write(part, joined_dir(work, int(c)) / f"b{b:05d}.parquet")
+            _write(part, root, joined_dir(work, int(c)) / f"b{b:05d}.parquet")
     return info
 
 

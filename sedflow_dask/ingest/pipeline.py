@@ -27,7 +27,7 @@ from .. import __version__
 from ..cluster import iter_completed
 from ..config import IngestConfig
 from ..noise.model import NoiseModel, load_noise_model
-from ..files import write_json_atomic
+from ..files import remove_work_dir, write_json_atomic
 from .core import check_colour_quantiles, merge_summaries, sanity_problems, summarise
 from .flags import resolve_flag_layout
 from .io import (
@@ -160,6 +160,7 @@ def ingest_nsa(nsa_path: str | Path, out: str | Path, *, client, flags_path: str
         ranges = row_ranges(nsa.nrows, config.partition_rows)
         buckets = n_buckets(max(nsa.nrows, flags.nrows if flags else 0), config.partition_rows)
         jwork = str(work / "join")
+        Path(jwork).mkdir()  # tasks create directories below it, never it (see join._make_dirs_under)
         scan = [client.submit(scan_nsa_range, nsa, s, e, jwork, buckets, pure=False) for s, e in ranges]
         if flags is not None:
             scan += [client.submit(bucket_flags_part, flags, k, part, jwork, buckets, config.partition_rows,
@@ -247,7 +248,7 @@ def ingest_nsa(nsa_path: str | Path, out: str | Path, *, client, flags_path: str
         os.replace(catalog, out)
     finally:
         client.cancel([h for h in hashes if not h.done()])  # a failed run leaves no task behind
-        shutil.rmtree(work, ignore_errors=True)
+        remove_work_dir(work)
     return IngestResult(path=out, rows=summary["rows"], summary=summary, provenance=provenance,
                         problems=problems, warnings=warn)
 
