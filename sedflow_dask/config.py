@@ -239,7 +239,9 @@ class TrainingConfig:
         learning_rate: Adam learning rate (the paper: 5e-4).
         lr_schedule: "constant" (the paper) or "cosine" (decays to 1 % over the time budget).
         theta_transform: "logit": the flow models logit((θ − lo) / (hi − lo)) of each box
-            coordinate, so no draw leaves the prior box; "none": box coordinates (the paper),
+            coordinate, so no draw leaves the prior box; "probit": Φ⁻¹((θ − lo) / (hi − lo)),
+            the same guarantee with the prior mapped onto the flow's Gaussian base;
+            "none": box coordinates (the paper),
             with rejection. See ``sedflow_dask.posterior.transforms`` for the measurement.
         validation_fraction: held out for early stopping (the paper: 0.1).
         stop_after_epochs: early stopping patience (the paper: 20).
@@ -258,7 +260,7 @@ class TrainingConfig:
     batch_size: int = 512
     learning_rate: float = 5e-4
     lr_schedule: Literal["constant", "cosine"] = "constant"
-    theta_transform: Literal["none", "logit"] = "logit"
+    theta_transform: Literal["none", "logit", "probit"] = "logit"
     validation_fraction: float = 0.1
     stop_after_epochs: int = 20
     max_epochs: int = 100_000
@@ -268,7 +270,7 @@ class TrainingConfig:
     def __post_init__(self) -> None:
         _check_choices("train", self, {"flow": ("zuko_maf", "zuko_nsf", "maf", "nsf"),
                                        "lr_schedule": ("constant", "cosine"),
-                                       "theta_transform": ("none", "logit")})
+                                       "theta_transform": ("none", "logit", "probit")})
         if self.num_transforms < 1 or not self.hidden_features or min(self.hidden_features) < 1:
             raise ValueError("train.num_transforms and train.hidden_features must be >= 1")
         if self.batch_size < 1 or self.learning_rate <= 0 or self.max_minutes <= 0 or self.max_epochs < 1:

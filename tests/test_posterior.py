@@ -19,7 +19,9 @@ from sedflow_dask.posterior import (
     sample_posteriors,
 )
 from sedflow_dask.posterior.flows import architecture_of, base_to_theta, is_affine_coupling
+from sedflow_dask.posterior.transforms import from_flow_space, log_abs_det_jacobian, to_flow_space
 from sedflow_dask.simulate import read_training_set, simulate_training_set
+from sedflow_dask.sps.parameters import BOX_LOWER, BOX_UPPER
 from sedflow_dask.train import train_posterior
 from sedflow_dask.train.loop import load_checkpoint
 
@@ -204,14 +206,47 @@ def test_checkpoint_is_restorable(trained):
     assert state.epoch == 3 and len(state.history) == 3 and best
 
 
-def test_logit_transform_keeps_every_draw_in_the_box(trained, x_held):
-    _, model = trained
-    assert model.theta_transform == "logit"  # the default
+@pytest.fixture(scope="module")
+def trained_probit(training_set, tmp_path_factory):
+    out = tmp_path_factory.mktemp("post") / "model_probit"
+    config = Config.from_dict({"seed": 1, "train": TINY | {"theta_transform": "probit"}})
+    return out, train_posterior(config, training_set, out, stream=None, command="test")
+
+
+@pytest.mark.parametrize("kind", ["logit", "probit"])
+def test_theta_transforms_invert_with_exact_jacobians(kind):
+    lower, upper = BOX_LOWER, BOX_UPPER
+    theta = lower + (upper - lower) * np.random.default_rng(0).uniform(0.001, 0.999, (50, 11))
+    t = to_flow_space(theta, kind, lower, upper)
+    back = from_flow_space(torch.as_tensor(t), kind, torch.tensor(lower), torch.tensor(upper)).numpy()
+    np.testing.assert_allclose(back, theta, rtol=1e-10, atol=1e-10)
+    # the transform is per coordinate: log|det| is the sum of central-difference log-slopes
+    h = 1e-6 * (upper - lower)
+    slopes = (to_flow_space(theta + h, kind, lower, upper) - to_flow_space(theta - h, kind, lower, upper)) / (2 * h)
+    np.testing.assert_allclose(log_abs_det_jacobian(theta, kind, lower, upper), np.log(slopes).sum(axis=1),
+                               rtol=1e-6)
+
+
+def test_probit_maps_the_uniform_prior_onto_the_gaussian_base():
+    from scipy import stats
+
+    theta = BOX_LOWER + (BOX_UPPER - BOX_LOWER) * np.random.default_rng(1).uniform(size=(20_000, 11))
+    t = to_flow_space(theta, "probit", BOX_LOWER, BOX_UPPER)
+    assert min(stats.kstest(t[:, j], "norm").pvalue for j in range(11)) > 1e-3
+    # the logit's image is logistic (σ = π/√3), not normal: the mismatch the probit removes
+    logit = to_flow_space(theta, "logit", BOX_LOWER, BOX_UPPER)
+    assert stats.kstest(logit[:, 0] / logit[:, 0].std(), "norm").pvalue < 1e-6
+
+
+@pytest.mark.parametrize("fixture", ["trained", "trained_probit"])
+def test_bounded_transforms_keep_every_draw_in_the_box(fixture, x_held, request):
+    _, model = request.getfixturevalue(fixture)
+    assert model.theta_transform == {"trained": "logit", "trained_probit": "probit"}[fixture]  # logit: the default
     x, theta = x_held
     post = sample_posteriors(model, x, 400, seed=9)
     assert np.all(post.accept_frac == 1.0) and np.all(post.n_filled == 400)
     assert np.all((post.samples >= model.prior.lower - 1e-6) & (post.samples <= model.prior.upper + 1e-6))
-    # log q is a density in box coordinates: the logit Jacobian is included. Check it by
+    # log q is a density in box coordinates: the transform's Jacobian is included. Check it by
     # Monte Carlo: E_q[1 / q(θ)] over draws is the volume of the region q covers (<= the box's).
     draws = post.samples[0].astype(np.float64)
     logq = model.log_prob(draws, np.repeat(x[:1], len(draws), axis=0))

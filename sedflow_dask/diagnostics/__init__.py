@@ -1,4 +1,4 @@
-"""Validation of posterior estimators: SBC, p-p coverage, TARP, recovery, figures."""
+"""Validation of posterior estimators: SBC, p-p coverage, TARP, recovery, MCMC reference widths, figures."""
 
 from .._lazy import lazy_exports
 
@@ -10,6 +10,9 @@ _EXPORTS = {
     "normalized_ranks": ".calibration",
     "sbc_ks_pvalues": ".calibration",
     "tarp_coverage": ".calibration",
+    "MCMCReference": ".reference",
+    "compare_with_mcmc": ".reference",
+    "mcmc_reference": ".reference",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

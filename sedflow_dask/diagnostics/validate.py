@@ -23,6 +23,7 @@ from ..sps.model import PROVABGSModel
 from ..sps.parameters import BOX_NAMES, box_to_physical
 from ..simulate.core import chunk_rng, simulate_photometry
 from .calibration import calibration_summary, normalized_ranks
+from .reference import compare_with_mcmc, mcmc_reference
 from .plots import plot_pp, plot_recovery, plot_sbc, plot_tarp
 
 #: Chunk index of the held-out stream: far beyond any training chunk (they count from 0).
@@ -85,9 +86,14 @@ def _sample_with_progress(model: PosteriorModel, x: np.ndarray, n_samples: int, 
 
 def validate_model(model: PosteriorModel, out: str | Path, *, n: int = 2000, n_samples: int = 10_000,
                    seed: int = 0, n_derived: int = 500, threads: int = 1, max_rounds: int = 10,
-                   label: str = "model", noise_path: str | None = None,
-                   stream: TextIO | None = sys.stderr) -> dict[str, Any]:
-    """Validate ``model`` on ``n`` held-out simulations; write figures and ``summary.json`` to ``out``."""
+                   label: str = "model", noise_path: str | None = None, n_mcmc: int = 0,
+                   mcmc_seconds: float = 10.0, stream: TextIO | None = sys.stderr) -> dict[str, Any]:
+    """Validate ``model`` on ``n`` held-out simulations; write figures and ``summary.json`` to ``out``.
+
+    With ``n_mcmc`` > 0 the first ``n_mcmc`` galaxies also get MCMC posteriors on the same forward
+    model (at most ``mcmc_seconds`` each, ``threads`` processes) and the summary's
+    ``mcmc_reference`` compares the flow's widths with them (:mod:`.reference`).
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     forward = PROVABGSModel()
@@ -146,6 +152,12 @@ def validate_model(model: PosteriorModel, out: str | Path, *, n: int = 2000, n_s
         "recovery": recovery,
         "figures": figures,
     }
+    if n_mcmc > 0:
+        m = min(n_mcmc, n)
+        ref = mcmc_reference(x[:m], seed=seed, max_seconds=mcmc_seconds, workers=threads, stream=stream)
+        summary["mcmc_reference"] = compare_with_mcmc(post.samples[:m], ref, BOX_NAMES)
+        np.savez_compressed(out / "mcmc_reference.npz", samples=ref.samples.astype(np.float32), status=ref.status,
+                            ess=ref.ess, truth=theta[:m], x=x[:m])
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     np.savez_compressed(out / "curves.npz", pp_levels=calib.pp_levels, pp_coverage=calib.pp_coverage,
                         tarp_coverage=calib.tarp_coverage, ks_p=calib.ks_pvalues)
@@ -156,6 +168,11 @@ def validate_model(model: PosteriorModel, out: str | Path, *, n: int = 2000, n_s
               f"median |d log M*| {recovery['log_mstar']['median_abs_error']:.3f}, median sigma(log M*) "
               f"{recovery['log_mstar']['median_posterior_std']:.3f}; {summary['ms_per_galaxy']} ms/galaxy; "
               f"written to {out}", file=stream)
+        if "mcmc_reference" in summary:
+            r = summary["mcmc_reference"]
+            ratios = ", ".join(f"{k} {v['median_std_ratio']:.2f}" for k, v in r["parameters"].items())
+            print(f"validate: sigma_flow / sigma_MCMC (median over {r['n_galaxies']} galaxies, "
+                  f"{r['n_converged']} converged): {ratios}", file=stream)
     return summary
 
 

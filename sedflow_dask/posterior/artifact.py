@@ -42,8 +42,8 @@ class PosteriorModel:
         theta_mean, theta_std: (11,) standardisation of θ in the flow's space.
         x_mean, x_std: (11,) standardisation of x = (mag_ugriz, sigma_ugriz, z).
         meta: the ``model.json`` content.
-        theta_transform: "none" (the flow models box coordinates) or "logit" (each box
-            coordinate's logit; see :mod:`.transforms`).
+        theta_transform: "none" (the flow models box coordinates), "logit" or "probit" (each
+            box coordinate's logit or normal quantile; see :mod:`.transforms`).
     """
 
     estimator: torch.nn.Module
