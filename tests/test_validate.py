@@ -47,7 +47,18 @@ def test_validate_cli_writes_figures_summary_and_mcmc_reference(tmp_path, capsys
     # even short chains constrain the mass to the same order as the flow
     assert 0.3 < ref["parameters"]["log_mstar"]["median_std_ratio"] < 3
     saved = np.load(out / "mcmc_reference.npz")
-    assert saved["samples"].shape[0] == 2 and saved["samples"].shape[2] == 11
+    assert saved["samples"].shape[0] == 2 and saved["samples"].shape[2] == 11 and int(saved["seed"]) == 0
     assert np.isfinite(saved["samples"][:, :100]).all()
+    # another model (here the same one) is compared with the saved chains without rerunning them
+    out2 = tmp_path / "val2"
+    assert main(["validate", "--out", str(out2), "--n", "12", "--samples", "400", "--mcmc-from",
+                 str(out / "mcmc_reference.npz")]) == 0
+    again = json.loads((out2 / "summary.json").read_text())["mcmc_reference"]
+    assert again["parameters"]["log_mstar"]["median_std_mcmc"] == pytest.approx(
+        ref["parameters"]["log_mstar"]["median_std_mcmc"], rel=1e-6)
+    capsys.readouterr()
+    assert main(["validate", "--out", str(out2), "--n", "12", "--seed", "3", "--mcmc-from",
+                 str(out / "mcmc_reference.npz")]) != 0
+    assert "MCMC reference was run on other galaxies" in capsys.readouterr().err
     assert main(["validate", "--out", str(out), "--mcmc", "-1"]) != 0
     assert "--mcmc must be >= 0; got -1" in capsys.readouterr().err

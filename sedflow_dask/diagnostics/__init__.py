@@ -13,6 +13,8 @@ _EXPORTS = {
     "MCMCReference": ".reference",
     "compare_with_mcmc": ".reference",
     "mcmc_reference": ".reference",
+    "load_mcmc_reference": ".reference",
+    "save_mcmc_reference": ".reference",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

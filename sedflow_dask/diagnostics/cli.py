@@ -23,6 +23,8 @@ def register(sub) -> None:
                    help="also run MCMC (the fallback) on the first N galaxies and compare posterior widths (default 0)")
     p.add_argument("--mcmc-seconds", type=float, default=None, metavar="S",
                    help="MCMC bound per galaxy [s] (default: fallback.max_seconds_per_galaxy)")
+    p.add_argument("--mcmc-from", metavar="NPZ",
+                   help="reuse the mcmc_reference.npz of an earlier validate run on the same --n and --seed")
     p.add_argument("--record", action="store_true", help="also store the summary in the model's model.json")
     p.set_defaults(func=cmd_validate)
 
@@ -39,7 +41,7 @@ def cmd_validate(args: argparse.Namespace, config) -> int:
     summary = validate_model(model, args.out, n=args.n, n_samples=args.samples or config.sample.n_samples,
                              seed=config.seed if args.seed is None else args.seed, threads=args.threads,
                              max_rounds=config.sample.max_rounds, noise_path=args.noise_model or config.noise.model,
-                             n_mcmc=args.mcmc, mcmc_seconds=args.mcmc_seconds or config.fallback.max_seconds_per_galaxy)
+                             n_mcmc=args.mcmc, mcmc_from=args.mcmc_from, mcmc_seconds=args.mcmc_seconds or config.fallback.max_seconds_per_galaxy)
     if args.record:
         from pathlib import Path
 

@@ -16,6 +16,7 @@ import multiprocessing
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
@@ -77,6 +78,31 @@ def mcmc_reference(x: np.ndarray, *, seed: int, max_seconds: float = 10.0, worke
     return MCMCReference(samples=samples, status=status, ess=ess, max_seconds=max_seconds)
 
 
+def save_mcmc_reference(path: str | Path, reference: MCMCReference, x: np.ndarray, seed: int) -> Path:
+    """Write ``reference`` and the inputs it was run on (``x``, ``seed``) to an ``.npz`` file."""
+    path = Path(path)
+    np.savez_compressed(path, samples=reference.samples.astype(np.float32), status=reference.status,
+                        ess=reference.ess, max_seconds=reference.max_seconds, x=x, seed=seed)
+    return path
+
+
+def load_mcmc_reference(path: str | Path, x: np.ndarray, seed: int) -> MCMCReference:
+    """Read a :func:`save_mcmc_reference` file, checking it was run on these inputs.
+
+    Raises ValueError naming the file when its galaxies (``x``, float32-exact) or seed differ:
+    another held-out set (other ``--n`` or ``--seed``) would compare unrelated posteriors.
+    """
+    with np.load(path) as f:
+        saved_x, saved_seed = f["x"], int(f["seed"])
+        ref = MCMCReference(samples=f["samples"].astype(np.float64), status=f["status"], ess=f["ess"],
+                            max_seconds=float(f["max_seconds"]))
+    x = np.asarray(x, dtype=np.float64)[: len(saved_x)]
+    if saved_seed != seed or x.shape != saved_x.shape or not np.array_equal(x, saved_x):
+        raise ValueError(f"{path}: MCMC reference was run on other galaxies (seed {saved_seed}, {len(saved_x)} rows) "
+                         f"than this held-out set (seed {seed}); validate with the same --n and --seed")
+    return ref
+
+
 def compare_with_mcmc(flow_samples: np.ndarray, reference: MCMCReference, names: tuple[str, ...]) -> dict[str, Any]:
     """Posterior widths and centres of the flow against the MCMC, per parameter.
 
@@ -105,4 +131,4 @@ def compare_with_mcmc(flow_samples: np.ndarray, reference: MCMCReference, names:
             "parameters": per}
 
 
-__all__ = ["MCMCReference", "compare_with_mcmc", "mcmc_reference"]
+__all__ = ["MCMCReference", "compare_with_mcmc", "load_mcmc_reference", "mcmc_reference", "save_mcmc_reference"]

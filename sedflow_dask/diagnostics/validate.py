@@ -23,7 +23,7 @@ from ..sps.model import PROVABGSModel
 from ..sps.parameters import BOX_NAMES, box_to_physical
 from ..simulate.core import chunk_rng, simulate_photometry
 from .calibration import calibration_summary, normalized_ranks
-from .reference import compare_with_mcmc, mcmc_reference
+from .reference import compare_with_mcmc, load_mcmc_reference, mcmc_reference, save_mcmc_reference
 from .plots import plot_pp, plot_recovery, plot_sbc, plot_tarp
 
 #: Chunk index of the held-out stream: far beyond any training chunk (they count from 0).
@@ -87,17 +87,22 @@ def _sample_with_progress(model: PosteriorModel, x: np.ndarray, n_samples: int, 
 def validate_model(model: PosteriorModel, out: str | Path, *, n: int = 2000, n_samples: int = 10_000,
                    seed: int = 0, n_derived: int = 500, threads: int = 1, max_rounds: int = 10,
                    label: str = "model", noise_path: str | None = None, n_mcmc: int = 0,
-                   mcmc_seconds: float = 10.0, stream: TextIO | None = sys.stderr) -> dict[str, Any]:
+                   mcmc_seconds: float = 10.0, mcmc_from: str | Path | None = None,
+                   stream: TextIO | None = sys.stderr) -> dict[str, Any]:
     """Validate ``model`` on ``n`` held-out simulations; write figures and ``summary.json`` to ``out``.
 
     With ``n_mcmc`` > 0 the first ``n_mcmc`` galaxies also get MCMC posteriors on the same forward
     model (at most ``mcmc_seconds`` each, ``threads`` processes) and the summary's
-    ``mcmc_reference`` compares the flow's widths with them (:mod:`.reference`).
+    ``mcmc_reference`` compares the flow's widths with them (:mod:`.reference`); they are saved
+    as ``mcmc_reference.npz``, which ``mcmc_from`` reuses for another model on the same held-out set.
     """
+    if n_mcmc > n:
+        raise ValueError(f"n_mcmc ({n_mcmc}) exceeds the held-out set (n = {n})")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     forward = PROVABGSModel()
     theta, z, x = held_out_simulations(model, n, seed, forward=forward, noise_path=noise_path)
+    ref = load_mcmc_reference(mcmc_from, x, seed) if mcmc_from is not None else None  # fail before sampling
     if stream is not None:
         print(f"validate: {n} held-out simulations (seed {seed}); sampling {n_samples} draws each", file=stream)
     t0 = time.perf_counter()
@@ -152,12 +157,11 @@ def validate_model(model: PosteriorModel, out: str | Path, *, n: int = 2000, n_s
         "recovery": recovery,
         "figures": figures,
     }
-    if n_mcmc > 0:
-        m = min(n_mcmc, n)
-        ref = mcmc_reference(x[:m], seed=seed, max_seconds=mcmc_seconds, workers=threads, stream=stream)
-        summary["mcmc_reference"] = compare_with_mcmc(post.samples[:m], ref, BOX_NAMES)
-        np.savez_compressed(out / "mcmc_reference.npz", samples=ref.samples.astype(np.float32), status=ref.status,
-                            ess=ref.ess, truth=theta[:m], x=x[:m])
+    if ref is None and n_mcmc > 0:
+        ref = mcmc_reference(x[:n_mcmc], seed=seed, max_seconds=mcmc_seconds, workers=threads, stream=stream)
+        save_mcmc_reference(out / "mcmc_reference.npz", ref, x[:n_mcmc], seed)
+    if ref is not None:
+        summary["mcmc_reference"] = compare_with_mcmc(post.samples[: len(ref.samples)], ref, BOX_NAMES)
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     np.savez_compressed(out / "curves.npz", pp_levels=calib.pp_levels, pp_coverage=calib.pp_coverage,
                         tarp_coverage=calib.tarp_coverage, ks_p=calib.ks_pvalues)
