@@ -34,7 +34,8 @@ def tune_malloc(mmap_mb: int = 32, trim_mb: int = 128) -> bool:
     return bool(ok_mmap and ok_trim)
 
 
-_TORCH_THREADS_LOCK = threading.Lock()
+#: Re-entrant: a caller already inside (``resample`` around ``sample_posteriors(threads=1)``) must not deadlock.
+_TORCH_THREADS_LOCK = threading.RLock()
 
 
 @contextlib.contextmanager

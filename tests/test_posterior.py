@@ -105,6 +105,39 @@ def test_sampling_shapes_bounds_and_streams(trained, x_held):
     assert len(set(galaxy_seeds(3, np.arange(1000)).tolist())) == 1000
 
 
+def test_each_sampling_thread_runs_torch_on_one_core(trained, x_held, monkeypatch):
+    # torch's own pool would spin on every core: two single-threaded validations at once ran 6x
+    # slower before sample_posteriors(threads=1) pinned torch to one thread
+    from sedflow_dask.posterior import sampling
+    from sedflow_dask.runtime import single_threaded_torch
+
+    _, model = trained
+    x, _ = x_held
+    seen: list[int] = []
+    real = sampling.base_to_theta
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sampling, "base_to_theta", spy)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for threads in (1, 2):
+            sample_posteriors(model, x, 50, seed=0, threads=threads, batch_galaxies=4)
+        assert seen and set(seen) == {1}
+        assert torch.get_num_threads() == 2  # restored
+        seen.clear()
+        sample_posteriors(model, x, 50, seed=0)  # None: the process's setting (a Dask worker's)
+        assert set(seen) == {2}
+        with single_threaded_torch():  # as resample does: nesting must not deadlock
+            sample_posteriors(model, x, 50, seed=0, threads=1)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_out_of_distribution_inputs_never_hang(trained, x_held):
     _, model = trained
     x, _ = x_held
@@ -207,9 +240,9 @@ def test_checkpoint_is_restorable(trained):
 
 
 @pytest.fixture(scope="module")
-def trained_probit(training_set, tmp_path_factory):
-    out = tmp_path_factory.mktemp("post") / "model_probit"
-    config = Config.from_dict({"seed": 1, "train": TINY | {"theta_transform": "probit"}})
+def trained_logit(training_set, tmp_path_factory):
+    out = tmp_path_factory.mktemp("post") / "model_logit"
+    config = Config.from_dict({"seed": 1, "train": TINY | {"theta_transform": "logit"}})
     return out, train_posterior(config, training_set, out, stream=None, command="test")
 
 
@@ -238,10 +271,10 @@ def test_probit_maps_the_uniform_prior_onto_the_gaussian_base():
     assert stats.kstest(logit[:, 0] / logit[:, 0].std(), "norm").pvalue < 1e-6
 
 
-@pytest.mark.parametrize("fixture", ["trained", "trained_probit"])
+@pytest.mark.parametrize("fixture", ["trained", "trained_logit"])
 def test_bounded_transforms_keep_every_draw_in_the_box(fixture, x_held, request):
     _, model = request.getfixturevalue(fixture)
-    assert model.theta_transform == {"trained": "logit", "trained_probit": "probit"}[fixture]  # logit: the default
+    assert model.theta_transform == {"trained": "probit", "trained_logit": "logit"}[fixture]  # probit: the default
     x, theta = x_held
     post = sample_posteriors(model, x, 400, seed=9)
     assert np.all(post.accept_frac == 1.0) and np.all(post.n_filled == 400)

@@ -41,7 +41,9 @@ def cmd_validate(args: argparse.Namespace, config) -> int:
     summary = validate_model(model, args.out, n=args.n, n_samples=args.samples or config.sample.n_samples,
                              seed=config.seed if args.seed is None else args.seed, threads=args.threads,
                              max_rounds=config.sample.max_rounds, noise_path=args.noise_model or config.noise.model,
-                             n_mcmc=args.mcmc, mcmc_from=args.mcmc_from, mcmc_seconds=args.mcmc_seconds or config.fallback.max_seconds_per_galaxy)
+                             n_mcmc=args.mcmc, mcmc_from=args.mcmc_from,
+                             mcmc_seconds=args.mcmc_seconds or config.fallback.max_seconds_per_galaxy,
+                             stream=sys.stderr)  # today's stderr, not the one bound at import
     if args.record:
         from pathlib import Path
 

@@ -4,7 +4,9 @@ Calibration alone cannot tell a good estimator from the prior (the prior is cali
 a narrower estimator is only better if it is not over-confident. The reference is the fallback's
 MCMC (:mod:`sedflow_dask.fallback`) on the same forward model, run on the first held-out galaxies
 with the same magnitudes, errors and redshifts the flow saw; its posterior widths are the target
-an amortized estimator should match — neither broader nor narrower.
+an amortized estimator should match — neither broader nor narrower. (The MCMC's Gaussian flux
+likelihood takes σ_f from the observed flux; the simulator took it from the noiseless flux and
+drew σ_m given the true magnitude. The two posteriors differ only at second order in σ_m.)
 
 The MCMC is per galaxy and independent of the batch it shares (float64 model), so the galaxies
 are split over ``workers`` processes with identical results.

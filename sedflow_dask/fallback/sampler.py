@@ -253,9 +253,9 @@ class _Galaxy:
 def _one_torch_thread() -> Iterator[None]:
     """torch on one thread for the run: each model call is a few hundred rows, where torch's
     pool only adds overhead, and it stalls when other processes compete for the cores (measured:
-    6 steps instead of 476 in a 1 s bound). Not ``runtime.single_threaded_torch``: its lock is
-    not re-entrant (the model's own block pool takes it) and would block other threads of the
-    process for the whole run."""
+    6 steps instead of 476 in a 1 s bound). Not ``runtime.single_threaded_torch``: its lock
+    would block the model's own block pool threads and the process's other threads for the
+    whole run."""
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

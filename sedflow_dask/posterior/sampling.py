@@ -11,6 +11,8 @@ without bound.
 
 from __future__ import annotations
 
+import contextlib
+
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -65,13 +67,15 @@ class PosteriorSamples:
 
 def sample_posteriors(model: PosteriorModel, x, n_samples: int, *, seed: int | None = None,
                       ids=None, seeds=None, max_rounds: int = 10, batch_galaxies: int = 64,
-                      threads: int = 1) -> PosteriorSamples:
+                      threads: int | None = None) -> PosteriorSamples:
     """Draw ``n_samples`` posterior samples for each row of ``x`` (G, 11) = (mag_ugriz, σ_ugriz, z).
 
     Give per-galaxy ``seeds`` (uint64), or a run ``seed`` and galaxy ``ids`` (default 0..G-1).
     Returns (G, n_samples, 11) box-space draws (NaN where ``max_rounds`` × n_samples proposals
-    did not yield enough in-box draws) with accepted counts and fractions. With ``threads`` > 1
-    groups of galaxies run in parallel Python threads, each with single-threaded torch.
+    did not yield enough in-box draws) with accepted counts and fractions. ``threads``: None
+    leaves torch's thread setting as the process has it (a Dask worker's, see ``cluster.py``);
+    1 runs on one core; > 1 runs groups of galaxies in parallel Python threads, each with
+    single-threaded torch.
     """
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] != 11:
@@ -96,15 +100,18 @@ def sample_posteriors(model: PosteriorModel, x, n_samples: int, *, seed: int | N
     lo_t = torch.tensor(model.prior.lower, dtype=torch.float32)
     hi_t = torch.tensor(model.prior.upper, dtype=torch.float32)
     ctx_all = model.standardize_x(x)
-    size = max(1, min(batch_galaxies, -(-g_total // max(1, threads))))
+    size = max(1, min(batch_galaxies, -(-g_total // max(1, threads or 1))))
     batches = [np.arange(s, min(s + size, g_total)) for s in range(0, g_total, size)]
 
     def run(idx: np.ndarray) -> None:
         _sample_batch(model, ctx_all[idx], idx, seeds, n_samples, max_rounds, samples, n_acc, n_prop, lo_t, hi_t)
 
-    if threads <= 1 or len(batches) == 1:
-        for idx in batches:
-            run(idx)
+    if threads is None or threads <= 1 or len(batches) == 1:
+        # threads=1 means one core: torch's default pool spins on all of them, and two such
+        # processes side by side ran 6x slower (validate --threads 1, measured)
+        with single_threaded_torch() if threads == 1 else contextlib.nullcontext():
+            for idx in batches:
+                run(idx)
     else:
         with single_threaded_torch(), ThreadPoolExecutor(threads) as pool:
             for fut in [pool.submit(run, idx) for idx in batches]:
