@@ -42,12 +42,9 @@ class MCMCReference:
 
 
 def _run_chunk(x: np.ndarray, ids: np.ndarray, seed: int, max_seconds: float) -> tuple[np.ndarray, ...]:
-    import torch
-
     from ..fallback import fallback_model, fluxes_from_mags, run_fallback
     from ..posterior.sampling import galaxy_seeds
 
-    torch.set_num_threads(1)
     flux, sigma = fluxes_from_mags(x[:, :5], x[:, 5:10])
     res = run_fallback(fallback_model(), flux, sigma, x[:, 10], seeds=galaxy_seeds(seed, ids),
                        max_seconds=max_seconds)

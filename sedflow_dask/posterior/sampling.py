@@ -12,7 +12,6 @@ without bound.
 from __future__ import annotations
 
 import contextlib
-
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
