@@ -11,7 +11,10 @@ _EXPORTS = {
     "NoisyPhotometry": ".model",
     "default_noise_model_path": ".model",
     "load_noise_model": ".model",
+    "noise_model_path": ".model",
+    "NAMED_NOISE_MODELS": ".model",
     "sdss_depth_noise_model": ".sdss",
+    "sdss_real_noise_model": ".real",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

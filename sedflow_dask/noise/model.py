@@ -230,14 +230,29 @@ class NoiseModel:
         return write_json_atomic(self.to_dict(), path)
 
 
+#: Noise models shipped with the package, by name: ``sdss_real`` (the default, fitted to real SDSS
+#: errors, ``noise/real.py``) and ``sdss_depths`` (derived from published depths, ``noise/sdss.py``).
+NAMED_NOISE_MODELS: dict[str, str] = {"sdss_real": "sdss_real.json", "sdss_depths": "sdss_depths.json"}
+DEFAULT_NOISE_MODEL = "sdss_real"
+
+
+def noise_model_path(name_or_path: str | Path | None = None) -> Path:
+    """The file of a shipped noise model's name (None: the default), or ``name_or_path`` as a path."""
+    if name_or_path is None:
+        name_or_path = DEFAULT_NOISE_MODEL
+    if isinstance(name_or_path, str) and name_or_path in NAMED_NOISE_MODELS:
+        return Path(__file__).resolve().parent.parent / "data" / "noise" / NAMED_NOISE_MODELS[name_or_path]
+    return Path(name_or_path)
+
+
 def load_noise_model(path: str | Path | None = None) -> NoiseModel:
-    """Read a noise-model artifact; ``None`` gives the default shipped with the package."""
-    path = default_noise_model_path() if path is None else Path(path)
+    """Read a noise-model artifact: a path, a shipped model's name, or ``None`` for the default."""
+    path = noise_model_path(path)
     return NoiseModel.from_dict(read_json(path, "noise model"), source=str(path))
 
 
 def default_noise_model_path() -> Path:
-    return Path(__file__).resolve().parent.parent / "data" / "noise" / "sdss_depths.json"
+    return noise_model_path(None)
 
 
 def default_floors() -> tuple[float, ...]:

@@ -3,35 +3,39 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..files import file_sha256
 from ..posterior.artifact import X_NAMES
-from ..simulate.io import THETA_COLUMNS, read_training_set, training_set_metadata
+from ..simulate.io import THETA_COLUMNS, part_files, read_training_set, training_set_metadata
 
 
 @dataclass(frozen=True)
 class TrainingData:
-    """θ_box (N, 11) and x (N, 11) as float32, with the set's summary."""
+    """θ_box (N, 11) and x (N, 11) as float32, with the set's summary and data hash."""
 
     theta: np.ndarray
     x: np.ndarray
     summary: dict[str, Any]
     path: str
 
-    @property
-    def sha256(self) -> str:
-        """Hash of the set's summary (its chunks, counts, seeds and model hashes)."""
-        return summary_sha256(self.summary)
+    sha256: str
 
 
-def summary_sha256(summary: dict[str, Any]) -> str:
-    keep = {k: v for k, v in summary.items() if k not in ("wall_s", "created_utc")}
-    return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()
+def training_set_sha256(path: str | Path) -> str:
+    """Hash of the bytes of a training set's data files, in manifest order.
+
+    The files' bytes, not the summary: a swapped or edited chunk changes it. Each file
+    contributes its name and its own sha256, so the hash is independent of how files are read.
+    """
+    digest = hashlib.sha256()
+    for part in part_files(path):
+        digest.update(f"{part.name}\0{file_sha256(part)}\n".encode())
+    return digest.hexdigest()
 
 
 def load_training_data(path: str | Path) -> TrainingData:
@@ -40,7 +44,8 @@ def load_training_data(path: str | Path) -> TrainingData:
     table = read_training_set(path, columns=[*THETA_COLUMNS, *X_NAMES])
     theta = np.column_stack([table[c].to_numpy() for c in THETA_COLUMNS]).astype(np.float32)
     x = np.column_stack([table[c].to_numpy() for c in X_NAMES]).astype(np.float32)
-    return TrainingData(theta=theta, x=x, summary=summary, path=str(Path(path).resolve()))
+    return TrainingData(theta=theta, x=x, summary=summary, path=str(Path(path).resolve()),
+                        sha256=training_set_sha256(path))
 
 
 def split_indices(n: int, validation_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
