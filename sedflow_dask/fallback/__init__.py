@@ -10,11 +10,11 @@ from .._lazy import lazy_exports
 #: Public names and the submodules they live in, imported on first use (keeps `sedflow` quick to start).
 _EXPORTS = {
     "integrated_time": ".autocorr",
-    "best_log_mass": ".likelihood",
-    "chi2": ".likelihood",
-    "fluxes_from_mags": ".likelihood",
-    "gaussian_log_likelihood": ".likelihood",
-    "log_likelihood": ".likelihood",
+    "best_log_mass": "..likelihood",
+    "chi2": "..likelihood",
+    "fluxes_from_mags": "..likelihood",
+    "gaussian_log_likelihood": "..likelihood",
+    "log_likelihood": "..likelihood",
     "FallbackReason": ".routing",
     "fallback_reasons": ".routing",
     "needs_fallback": ".routing",

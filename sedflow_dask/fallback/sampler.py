@@ -1,7 +1,7 @@
 """Batched affine-invariant ensemble MCMC for galaxies the flow cannot handle.
 
 Each galaxy gets an ensemble of W walkers (Goodman & Weare 2010, as emcee) on the Gaussian
-flux likelihood and box prior of :mod:`sedflow_dask.fallback.likelihood`. emcee's
+flux likelihood and box prior of :mod:`sedflow_dask.likelihood`. emcee's
 ``EnsembleSampler(vectorize=True)`` pushes one galaxy's W/2 proposals per half-step through the
 model; the forward model costs ~1 ms per call below ~64 rows, so that runs at a fifth of the
 model's throughput. Here the proposals of up to ``batch_galaxies`` galaxies go through ONE
@@ -57,7 +57,7 @@ from ..posterior.sampling import galaxy_stream
 from ..prior import SEDPrior
 from ..sps.parameters import N_BOX
 from .autocorr import integrated_time
-from .likelihood import REFERENCE_LOG_MASS, best_log_mass, check_observations, chi2, gaussian_log_likelihood
+from ..likelihood import REFERENCE_LOG_MASS, best_log_mass, check_observations, chi2, gaussian_log_likelihood
 
 #: Prior draws per galaxy from which walkers are initialised (besides any caller's draws).
 N_PRIOR_CANDIDATES = 1024

@@ -1,4 +1,8 @@
-"""The fallback's target: a Gaussian likelihood on ugriz fluxes times the box prior.
+"""The observation model: a Gaussian likelihood on ugriz fluxes times the box prior.
+
+One definition of the target posterior p(θ | x) ∝ p(θ) L(x | θ) for every stage that needs it:
+the importance weights of the flow's draws (``sedflow_dask.posterior.importance``), the MCMC
+fallback (``sedflow_dask.fallback``) and the validation's MCMC reference.
 
 Data are fluxes f_X [nanomaggies] with 1σ errors σ_X [nanomaggies] (five bands, independent).
 From a catalog's magnitudes and σ_m use :func:`fluxes_from_mags`: the same first-order
@@ -20,9 +24,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..photometry import N_BANDS, mag_to_flux, sigma_flux_from_mag
-from ..prior import SEDPrior
-from ..sps.parameters import N_BOX
+from .photometry import N_BANDS, mag_to_flux, sigma_flux_from_mag
+from .prior import SEDPrior
+from .sps.parameters import N_BOX
 
 #: log_mstar [log10 M_sun] at which the sampler evaluates the model before rescaling.
 REFERENCE_LOG_MASS = 10.0
