@@ -6,6 +6,7 @@ import json
 import os
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -235,3 +236,32 @@ def test_in_process_run_gives_the_same_set(training_set, tmp_path):
     assert_same_training_set(tmp_path / "local", src)
     assert again["n_drawn"] == summary["n_drawn"]
     assert_same_quantiles(again["colour_quantiles"], summary["colour_quantiles"])
+
+
+def test_training_set_hash_covers_the_data_files(training_set, tmp_path):
+    from sedflow_dask.train.data import training_set_sha256
+
+    src, summary = training_set
+    assert summary["n_chunks"] >= 2
+    base = training_set_sha256(src)
+
+    def copy(name: str):
+        dst = tmp_path / name
+        dst.mkdir()
+        for f in src.iterdir():
+            (dst / f.name).write_bytes(f.read_bytes())
+        return dst
+
+    assert training_set_sha256(copy("same")) == base  # the bytes, not the place
+    first, second = summary["files"][:2]
+    swapped = copy("swapped")
+    (swapped / first).write_bytes((src / second).read_bytes())
+    (swapped / second).write_bytes((src / first).read_bytes())
+    assert training_set_sha256(swapped) != base
+    # one value of one chunk edited; the summary (counts, quantiles) stays as it was
+    edited = copy("edited")
+    table = pq.read_table(edited / first)
+    mag = table["mag_r"].to_numpy().copy()
+    mag[0] += 0.5
+    pq.write_table(table.set_column(table.schema.get_field_index("mag_r"), "mag_r", pa.array(mag)), edited / first)
+    assert training_set_metadata(edited) == summary and training_set_sha256(edited) != base
