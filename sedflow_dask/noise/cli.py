@@ -25,6 +25,17 @@ def register(sub) -> None:
     add_config_args(show)
     show.add_argument("model", nargs="?", metavar="FILE", help="noise-model JSON")
     show.set_defaults(func=cmd_noise_show)
+    support = noise.add_parser(
+        "support", help="out-of-support fractions of the real SDSS galaxies under a noise model",
+        description="Flag the usable galaxies of the real SDSS set shipped in kcorrect (0 < z <= 0.2, positive "
+                    "fluxes) as ingest does: oos_noise (sigma above mu + outlier_sigma * s in any band) and "
+                    "oos_color (a colour below the training set's 0.1th percentile). Prints one JSON object.")
+    add_config_args(support)
+    support.add_argument("--model", metavar="NAME|FILE", help="noise model (default: noise.model, else the shipped "
+                                                               "default); shipped names: sdss_real, sdss_depths")
+    support.add_argument("--training-set", metavar="DIR|JSON",
+                         help="training set (or colour-quantile JSON) for oos_color (default: the shipped one)")
+    support.set_defaults(func=cmd_noise_support)
 
 
 def fit_noise_model_to_catalog(path: str | Path, *, bin_width: float, min_count: int):
@@ -60,6 +71,39 @@ def cmd_noise_show(args: argparse.Namespace, config) -> int:
     from .model import load_noise_model
 
     _print_summary(load_noise_model(args.model or config.noise.model))
+    return 0
+
+
+def real_set_support(noise_model, colour_quantiles, n_sigma: float) -> dict:
+    """Out-of-support counts and fractions of the real SDSS set's usable galaxies."""
+    import numpy as np
+
+    from ..datasets.kcorrect_sdss import read_kcorrect_sdss
+    from ..ingest.core import convert_photometry, data_validity_reasons, flag_out_of_support
+    from ..photometry import FLUX_COLUMNS, IVAR_COLUMNS
+
+    frame, provenance = read_kcorrect_sdss()
+    flux, ivar = frame[list(FLUX_COLUMNS)].to_numpy(), frame[list(IVAR_COLUMNS)].to_numpy()
+    mag, sigma = convert_photometry(flux, ivar)
+    usable = data_validity_reasons(flux, ivar, sigma, frame["z"].to_numpy()) == 0
+    oos_noise, oos_color = flag_out_of_support(mag, sigma, noise_model, colour_quantiles, n_sigma, usable=usable)
+    n = int(usable.sum())
+    counts = {"oos_noise": int(oos_noise.sum()), "oos_color": int(oos_color.sum()),
+              "oos_any": int((oos_noise | oos_color).sum())}
+    return {"data_set": provenance["data_set"], "flux_column": provenance["flux_column"], "rows": len(frame),
+            "usable": n, "noise_model_sha256": noise_model.sha256(),
+            "noise_model_fitted_from": noise_model.provenance.get("fitted_from"), "outlier_sigma": n_sigma,
+            **counts, **{f"{k}_frac": round(v / n, 5) for k, v in counts.items()}}
+
+
+def cmd_noise_support(args: argparse.Namespace, config) -> int:
+    from ..simulate import training_colour_quantiles
+    from .model import load_noise_model
+
+    result = real_set_support(load_noise_model(args.model or config.noise.model),
+                              training_colour_quantiles(args.training_set), config.noise.outlier_sigma)
+    json.dump(result, sys.stdout, indent=1)
+    sys.stdout.write("\n")
     return 0
 
 
