@@ -223,6 +223,19 @@ def test_fast_coupling_inverse_matches_zuko():
         torch.testing.assert_close(z, eps, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("flow", ["zuko_maf", "zuko_nsf", "maf"])
+def test_log_density_from_the_drawing_pass_is_the_flows(flow):
+    torch.manual_seed(1)
+    est = build_flow(architecture_of(TrainingConfig(flow=flow, num_transforms=3, hidden_features=(32, 32))))
+    for p in est.parameters():
+        p.data += 0.1 * torch.randn_like(p)
+    ctx, eps = torch.randn(5, 11), torch.randn(40, 5, 11)
+    with torch.no_grad():
+        theta, log_q = base_to_theta(est, eps, ctx, with_log_density=True)
+        torch.testing.assert_close(theta, base_to_theta(est, eps, ctx))
+        torch.testing.assert_close(log_q, est.log_prob(theta, ctx), rtol=1e-5, atol=1e-4)
+
+
 def test_paper_maf_builds_and_samples_directly():
     est = build_flow(architecture_of(TrainingConfig(flow="maf", num_transforms=2, hidden_features=(20, 20))))
     with torch.no_grad():
@@ -285,5 +298,14 @@ def test_bounded_transforms_keep_every_draw_in_the_box(fixture, x_held, request)
     logq = model.log_prob(draws, np.repeat(x[:1], len(draws), axis=0))
     volume = np.mean(np.exp(-logq))
     assert 0 < volume <= np.prod(model.prior.upper - model.prior.lower) * 1.05
+    # the density from the drawing pass is log q of the box draws (float32 draws: ~1e-3 apart;
+    # log_prob clips the unit coordinate at 1e-6 from the edges, the drawing pass is exact there)
+    with_density = sample_posteriors(model, x, 400, seed=9, log_density=True)
+    np.testing.assert_array_equal(with_density.samples, post.samples)
+    unit = (draws - model.prior.lower) / (model.prior.upper - model.prior.lower)
+    interior = np.all((unit > 1e-4) & (unit < 1 - 1e-4), axis=1)
+    assert interior.mean() > 0.9
+    np.testing.assert_allclose(with_density.log_q[0][interior], logq[interior], atol=5e-3)
+    assert post.log_q is None
     round_trip = model.box_from_standardized(model.standardize_theta(theta)).numpy()
     np.testing.assert_allclose(round_trip, theta, rtol=1e-4, atol=1e-4)

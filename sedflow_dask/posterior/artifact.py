@@ -23,7 +23,9 @@ from ..photometry import MAG_COLUMNS, SIGMA_COLUMNS
 from ..prior import SEDPrior
 from ..sps.parameters import BOX_LOWER, BOX_NAMES, BOX_UPPER
 from .flows import N_THETA, N_X, build_flow
-from .transforms import THETA_TRANSFORMS, from_flow_space, log_abs_det_jacobian, to_flow_space
+from .transforms import (
+    THETA_TRANSFORMS, from_flow_space, log_abs_det_from_flow_space, log_abs_det_jacobian, to_flow_space,
+)
 
 FORMAT = "sedflow_dask.posterior_model"
 FORMAT_VERSION = 1
@@ -79,6 +81,15 @@ class PosteriorModel:
         mean = torch.as_tensor(self.theta_mean, dtype=t.dtype)
         return from_flow_space(t * std + mean, self.theta_transform, torch.tensor(BOX_LOWER, dtype=t.dtype),
                                torch.tensor(BOX_UPPER, dtype=t.dtype))
+
+    def log_density_to_box(self, t: torch.Tensor, log_q_t: torch.Tensor) -> np.ndarray:
+        """(...,) float64 log q(θ_box | x) of draws whose standardised coordinates t (..., 11)
+        have density log q(t | x) (...): the standardisation's and the transform's Jacobians."""
+        t64 = t.to(torch.float64)
+        flow = t64 * torch.as_tensor(self.theta_std) + torch.as_tensor(self.theta_mean)
+        to_box = log_abs_det_from_flow_space(flow, self.theta_transform, torch.tensor(BOX_LOWER),
+                                             torch.tensor(BOX_UPPER))
+        return (log_q_t.to(torch.float64) - float(np.sum(np.log(self.theta_std))) - to_box).numpy()
 
     def log_prob(self, theta_box: np.ndarray, x: np.ndarray) -> np.ndarray:
         """(N,) log q(θ_box | x) in box coordinates (the standardisation's Jacobian included)."""

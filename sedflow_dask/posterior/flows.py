@@ -75,28 +75,51 @@ def build_flow(arch: dict[str, Any]) -> torch.nn.Module:
 ROWS_PER_BLOCK = 16_384
 
 
-def base_to_theta(estimator: torch.nn.Module, eps: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+def base_to_theta(estimator: torch.nn.Module, eps: torch.Tensor, context: torch.Tensor, *,
+                  with_log_density: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Map base-space draws ``eps`` (S, G, D) through the flow's inverse for contexts (G, C).
 
-    Returns (S, G, D) draws of the (standardised) parameters; works in blocks of draws.
+    Returns (S, G, D) draws of the (standardised) parameters; works in blocks of draws. With
+    ``with_log_density`` also (S, G) log q(t | x) of each draw in those coordinates, computed in
+    the same pass: log N(ε; 0, I) minus the log |det ∂t/∂ε| of the inverse (base scaling included).
     """
     step = max(1, ROWS_PER_BLOCK // max(1, eps.shape[1]))
-    if eps.shape[0] <= step:
-        return _base_to_theta(estimator, eps, context)
-    return torch.cat([_base_to_theta(estimator, eps[i:i + step], context) for i in range(0, eps.shape[0], step)])
+    blocks = [_base_to_theta(estimator, eps[i:i + step], context) for i in range(0, eps.shape[0], step)]
+    theta = blocks[0][0] if len(blocks) == 1 else torch.cat([b[0] for b in blocks])
+    if not with_log_density:
+        return theta
+    log_det = blocks[0][1] if len(blocks) == 1 else torch.cat([b[1] for b in blocks])
+    log_base = -0.5 * (eps * eps).sum(dim=-1) - 0.5 * eps.shape[-1] * _LOG_2PI
+    return theta, log_base - log_det
 
 
-def _base_to_theta(estimator: torch.nn.Module, eps: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+_LOG_2PI = float(torch.log(torch.tensor(2.0 * torch.pi)))
+
+
+def _base_to_theta(estimator: torch.nn.Module, eps: torch.Tensor, context: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(draws (S, G, D), log |det ∂t/∂ε| (S, G)) of base draws ``eps`` (S, G, D)."""
     net = estimator.net
-    if hasattr(net, "_transform"):  # nflows: a flat batch with each context repeated
+    if hasattr(net, "_transform"):  # nflows: a flat batch with each context repeated; its base is N(0, I)
         s, g, d = eps.shape
         ctx = context.unsqueeze(0).expand(s, g, context.shape[-1]).reshape(s * g, -1)
-        theta, _ = net._transform.inverse(eps.reshape(s * g, d), context=net._embedding_net(ctx))
-        return theta.reshape(s, g, d)
+        theta, log_det = net._transform.inverse(eps.reshape(s * g, d), context=net._embedding_net(ctx))
+        return theta.reshape(s, g, d), log_det.reshape(s, g)
     context = estimator.embedding_net(context)
     if is_affine_coupling(net):
         return _affine_coupling_inverse(net, eps, context)
-    return net(context).transform.inv(eps)  # zuko, generic: a batch of G conditional flows
+    flow = net(context)  # zuko, generic: a batch of G conditional flows
+    y, log_det_base = _from_standard_base(flow.base, eps)
+    theta, log_det = flow.transform.inv.call_and_ladj(y)
+    return theta, log_det_base + log_det
+
+
+def _from_standard_base(base, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A zuko flow's base draws from standard normal ``eps``, and log |det ∂y/∂ε| (S, G)."""
+    if not hasattr(base, "base_dist"):
+        return eps, torch.zeros(eps.shape[:-1], dtype=eps.dtype)
+    scale = base.base_dist.scale
+    return base.base_dist.loc + scale * eps, torch.log(scale).sum(dim=-1).expand(eps.shape[:-1])
 
 
 def is_affine_coupling(net) -> bool:
@@ -110,22 +133,23 @@ def is_affine_coupling(net) -> bool:
         and t.order is not None for t in transforms)
 
 
-def _affine_coupling_inverse(net, eps: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+def _affine_coupling_inverse(net, eps: torch.Tensor, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """zuko's coupling inverse with one network pass per transform instead of two.
 
     In a coupling transform the first half's shift and scale depend on the context alone, so
     they are computed once per galaxy, and the context's share of the first layer is too; only
     the second half's parameters need a pass over the S × G draws. Equal to
-    ``net(context).transform.inv(eps)`` up to float rounding (tested).
+    ``net(context).transform.inv(eps)`` up to float rounding (tested). Returns the draws and
+    log |det ∂t/∂ε| (S, G): the inverse divides by each scale, so every step subtracts Σ log scale.
     """
-    base = net.base()
-    y = base.base_dist.loc + base.base_dist.scale * eps if hasattr(base, "base_dist") else eps
+    y, log_det = _from_standard_base(net.base(), eps)
     for t in reversed(net.transform.transforms):
-        y = _coupling_step_inverse(t, y, context)
-    return y
+        y, step_log_det = _coupling_step_inverse(t, y, context)
+        log_det = log_det + step_log_det
+    return y, log_det
 
 
-def _coupling_step_inverse(t, y: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+def _coupling_step_inverse(t, y: torch.Tensor, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     from zuko.transforms import MonotonicAffineTransform
 
     layers = list(t.hyper)
@@ -142,7 +166,8 @@ def _coupling_step_inverse(t, y: torch.Tensor, context: torch.Tensor) -> torch.T
         return affine.shift, affine.scale
 
     first_half = t.order == 0
-    shift, scale = params(h_context)  # the first half's parameters: context only
-    x = torch.where(first_half, (y - shift) / scale, 0.0)
-    shift, scale = params(torch.nn.functional.linear(x, weight[:, :d]) + h_context)
-    return torch.where(first_half, x, (y - shift) / scale)
+    shift, scale_first = params(h_context)  # the first half's parameters: context only
+    x = torch.where(first_half, (y - shift) / scale_first, 0.0)
+    shift, scale_second = params(torch.nn.functional.linear(x, weight[:, :d]) + h_context)
+    log_scale = torch.where(first_half, torch.log(scale_first), torch.log(scale_second))
+    return torch.where(first_half, x, (y - shift) / scale_second), -log_scale.sum(dim=-1)

@@ -46,12 +46,15 @@ class PosteriorSamples:
         n_accepted: (G,) in-box draws among all proposals (may exceed S).
         n_proposed: (G,) proposals made.
         seeds: (G,) uint64 galaxy seeds used.
+        log_q: (G, S) float64 log q(θ_box | x) of each draw [natural log of a density in box
+            coordinates], from the pass that drew it (NaN where no draw); None unless requested.
     """
 
     samples: np.ndarray
     n_accepted: np.ndarray
     n_proposed: np.ndarray
     seeds: np.ndarray
+    log_q: np.ndarray | None = None
 
     @property
     def accept_frac(self) -> np.ndarray:
@@ -66,7 +69,7 @@ class PosteriorSamples:
 
 def sample_posteriors(model: PosteriorModel, x, n_samples: int, *, seed: int | None = None,
                       ids=None, seeds=None, max_rounds: int = 10, batch_galaxies: int = 64,
-                      threads: int | None = None) -> PosteriorSamples:
+                      threads: int | None = None, log_density: bool = False) -> PosteriorSamples:
     """Draw ``n_samples`` posterior samples for each row of ``x`` (G, 11) = (mag_ugriz, σ_ugriz, z).
 
     Give per-galaxy ``seeds`` (uint64), or a run ``seed`` and galaxy ``ids`` (default 0..G-1).
@@ -74,7 +77,8 @@ def sample_posteriors(model: PosteriorModel, x, n_samples: int, *, seed: int | N
     did not yield enough in-box draws) with accepted counts and fractions. ``threads``: None
     leaves torch's thread setting as the process has it (a Dask worker's, see ``cluster.py``);
     1 runs on one core; > 1 runs groups of galaxies in parallel Python threads, each with
-    single-threaded torch.
+    single-threaded torch. ``log_density``: also return each draw's log q(θ_box | x), computed in
+    the same pass through the flow (the importance weights' proposal density).
     """
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] != 11:
@@ -96,6 +100,7 @@ def sample_posteriors(model: PosteriorModel, x, n_samples: int, *, seed: int | N
     samples = np.full((g_total, n_samples, 11), np.nan, dtype=np.float32)
     n_acc = np.zeros(g_total, dtype=np.int64)
     n_prop = np.zeros(g_total, dtype=np.int64)
+    log_q = np.full((g_total, n_samples), np.nan) if log_density else None
     lo_t = torch.tensor(model.prior.lower, dtype=torch.float32)
     hi_t = torch.tensor(model.prior.upper, dtype=torch.float32)
     ctx_all = model.standardize_x(x)
@@ -103,7 +108,8 @@ def sample_posteriors(model: PosteriorModel, x, n_samples: int, *, seed: int | N
     batches = [np.arange(s, min(s + size, g_total)) for s in range(0, g_total, size)]
 
     def run(idx: np.ndarray) -> None:
-        _sample_batch(model, ctx_all[idx], idx, seeds, n_samples, max_rounds, samples, n_acc, n_prop, lo_t, hi_t)
+        _sample_batch(model, ctx_all[idx], idx, seeds, n_samples, max_rounds, samples, n_acc, n_prop, lo_t, hi_t,
+                      log_q)
 
     if threads is None or threads <= 1 or len(batches) == 1:
         # threads=1 means one core: torch's default pool spins on all of them, and two such
@@ -115,10 +121,11 @@ def sample_posteriors(model: PosteriorModel, x, n_samples: int, *, seed: int | N
         with single_threaded_torch(), ThreadPoolExecutor(threads) as pool:
             for fut in [pool.submit(run, idx) for idx in batches]:
                 fut.result()
-    return PosteriorSamples(samples=samples, n_accepted=n_acc, n_proposed=n_prop, seeds=seeds)
+    return PosteriorSamples(samples=samples, n_accepted=n_acc, n_proposed=n_prop, seeds=seeds, log_q=log_q)
 
 
-def _sample_batch(model, ctx, idx, seeds, n_samples, max_rounds, samples, n_acc, n_prop, lo_t, hi_t) -> None:
+def _sample_batch(model, ctx, idx, seeds, n_samples, max_rounds, samples, n_acc, n_prop, lo_t, hi_t,
+                  log_q: np.ndarray | None) -> None:
     streams = [galaxy_stream(seeds[g]) for g in idx]
     filled = np.zeros(len(idx), dtype=np.int64)
     active = np.arange(len(idx))
@@ -127,7 +134,12 @@ def _sample_batch(model, ctx, idx, seeds, n_samples, max_rounds, samples, n_acc,
             break
         eps = np.stack([streams[j].standard_normal((n_samples, 11), dtype=np.float32) for j in active], axis=1)
         with torch.no_grad():
-            t = base_to_theta(model.estimator, torch.from_numpy(eps), ctx[active])  # (S, A, 11)
+            if log_q is None:
+                t = base_to_theta(model.estimator, torch.from_numpy(eps), ctx[active])  # (S, A, 11)
+            else:
+                t, log_q_t = base_to_theta(model.estimator, torch.from_numpy(eps), ctx[active],
+                                           with_log_density=True)
+                log_q_box = model.log_density_to_box(t, log_q_t)  # (S, A)
             box = model.box_from_standardized(t)
             inside = ((box >= lo_t) & (box <= hi_t)).all(dim=-1) & torch.isfinite(box).all(dim=-1)  # (S, A)
             theta = box.numpy()
@@ -139,5 +151,7 @@ def _sample_batch(model, ctx, idx, seeds, n_samples, max_rounds, samples, n_acc,
             n_prop[g] += n_samples
             take = ok[: n_samples - filled[j]]
             samples[g, filled[j]: filled[j] + take.size] = theta[take, k]
+            if log_q is not None:
+                log_q[g, filled[j]: filled[j] + take.size] = log_q_box[take, k]
             filled[j] += take.size
         active = active[filled[active] < n_samples]

@@ -57,6 +57,20 @@ def from_flow_space(t: torch.Tensor, kind: str, lower: torch.Tensor, upper: torc
     return lower + (upper - lower) * torch.sigmoid(t)
 
 
+def log_abs_det_from_flow_space(t: torch.Tensor, kind: str, lower: torch.Tensor, upper: torch.Tensor) -> torch.Tensor:
+    """log |d θ / d θ'| of :func:`from_flow_space` at the flow's coordinates ``t`` (..., 11) → (...).
+
+    Evaluated at the flow's coordinates, not at the box point, so it stays exact where the box
+    coordinate rounds onto an edge (the inverse of :func:`log_abs_det_jacobian` there clips).
+    """
+    log_span = torch.log(upper - lower).sum()
+    if kind == "none":
+        return torch.zeros(t.shape[:-1], dtype=t.dtype)
+    if kind == "probit":
+        return log_span - (0.5 * t * t + _HALF_LOG_2PI).sum(dim=-1)
+    return log_span - (torch.nn.functional.softplus(t) + torch.nn.functional.softplus(-t)).sum(dim=-1)
+
+
 def log_abs_det_jacobian(theta_box: np.ndarray, kind: str, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
     """(N,) log |d θ' / d θ| of :func:`to_flow_space` (0 for "none")."""
     theta = np.asarray(theta_box, dtype=np.float64)
