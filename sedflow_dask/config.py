@@ -324,10 +324,9 @@ class FallbackConfig:
         target_ess: effective samples (from the integrated autocorrelation time) for "mcmc".
         min_tau_multiple: a chain must also be at least this many autocorrelation times long.
         n_keep: thinned posterior samples returned per galaxy.
-        min_accept_frac: inference routes a galaxy to the fallback when the flow's in-box
-            accepted fraction is below this.
-        max_chi2: ... or when the χ² of its posterior-median photometry exceeds this
-            (20.5: the 99.9th percentile of χ² with 5 degrees of freedom).
+        max_chi2: inference routes a galaxy to the fallback when the χ² of its flow
+            posterior-median photometry exceeds this (20.5: the 99.9th percentile of χ² with 5
+            degrees of freedom) or is NaN.
         enabled: run the fallback at all in ``sedflow infer`` (False: routed galaxies keep the
             flow's posterior with status "timeout").
         max_galaxies: at most this many galaxies per run get the fallback (< 0: no cap); the
@@ -342,7 +341,6 @@ class FallbackConfig:
     target_ess: int = 1000
     min_tau_multiple: float = 50.0
     n_keep: int = 1000
-    min_accept_frac: float = 0.05
     max_chi2: float = 20.5
     enabled: bool = True
     max_galaxies: int = -1
@@ -355,8 +353,8 @@ class FallbackConfig:
             raise ValueError("fallback.n_walkers must be even and >= 24 (2 x 11 parameters + 2)")
         if self.max_seconds_per_galaxy <= 0 or self.max_steps < 1 or self.target_ess < 1 or self.n_keep < 1:
             raise ValueError("fallback: max_seconds_per_galaxy > 0 and max_steps, target_ess, n_keep >= 1")
-        if self.min_tau_multiple <= 0 or not 0 <= self.min_accept_frac <= 1 or self.max_chi2 <= 0:
-            raise ValueError("fallback: min_tau_multiple, max_chi2 > 0 and 0 <= min_accept_frac <= 1")
+        if self.min_tau_multiple <= 0 or self.max_chi2 <= 0:
+            raise ValueError("fallback: min_tau_multiple and max_chi2 must be > 0")
 
 
 _SECTIONS: dict[str, type] = {

@@ -49,18 +49,17 @@ def test_config_section():
     cfg = load_config(overrides=["fallback.max_seconds_per_galaxy=3", "fallback.n_walkers=40"])
     assert cfg.fallback.max_seconds_per_galaxy == 3 and cfg.fallback.n_walkers == 40
     assert Config().fallback == FallbackConfig()
-    assert (FallbackConfig().min_accept_frac, FallbackConfig().max_chi2, FallbackConfig().target_ess) == (0.05, 20.5, 1000)
+    assert (FallbackConfig().max_chi2, FallbackConfig().target_ess) == (20.5, 1000)
     with pytest.raises(ValueError, match="n_walkers"):
         FallbackConfig(n_walkers=11)
 
 
 def test_routing_thresholds():
-    acc = np.array([0.5, 0.04, 0.5, 0.5, np.nan, 0.5])
-    chi2 = np.array([3.0, 3.0, 21.0, 3.0, 3.0, np.nan])
-    oos = np.array([False, False, False, True, False, False])
-    np.testing.assert_array_equal(needs_fallback(acc, chi2, oos_color=oos), [False, True, True, True, True, True])
-    loose = FallbackConfig(min_accept_frac=0.01, max_chi2=30.0)
-    np.testing.assert_array_equal(needs_fallback(acc, chi2, config=loose), [False, False, False, False, True, True])
+    chi2 = np.array([3.0, 20.4, 21.0, 3.0, np.nan])
+    oos = np.array([False, False, False, True, False])
+    np.testing.assert_array_equal(needs_fallback(chi2, oos_color=oos), [False, False, True, True, True])
+    loose = FallbackConfig(max_chi2=30.0)
+    np.testing.assert_array_equal(needs_fallback(chi2, config=loose), [False, False, False, False, True])
 
 
 def test_integrated_time_matches_emcee():

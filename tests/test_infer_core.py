@@ -84,12 +84,14 @@ def test_status_precedence_from_ingest_bits():
 
 
 def test_fallback_reason_bits():
-    cfg = FallbackConfig(min_accept_frac=0.05, max_chi2=20.5)
-    bits = fallback_reasons([0.9, 0.01, 0.9, np.nan, 0.9], [3.0, 3.0, 30.0, 3.0, 3.0],
-                            [False, False, False, False, True], [True, False, False, False, True], cfg)
+    cfg = FallbackConfig(max_chi2=20.5)
+    bits = fallback_reasons([3.0, 3.0, 30.0, np.nan, 3.0], [False, False, False, False, True],
+                            [True, False, False, False, True], cfg)
     assert bits.tolist() == [
-        FallbackReason.OOS_COLOR, FallbackReason.LOW_ACCEPT_FRAC, FallbackReason.HIGH_CHI2,
-        FallbackReason.LOW_ACCEPT_FRAC, FallbackReason.OOS_NOISE | FallbackReason.OOS_COLOR]
+        FallbackReason.OOS_COLOR, 0, FallbackReason.HIGH_CHI2,
+        FallbackReason.HIGH_CHI2, FallbackReason.OOS_NOISE | FallbackReason.OOS_COLOR]
+    # the in-box fraction no longer routes (a probit flow's is always 1): its bit stays clear
+    assert not (bits & FallbackReason.LOW_ACCEPT_FRAC).any()
 
 
 def test_fallback_quotas_share_the_cap_by_rows():

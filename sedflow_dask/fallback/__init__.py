@@ -1,8 +1,8 @@
 """MCMC fallback for galaxies outside the flow's support: the same forward model, real MCMC.
 
 Pure numerics (numpy/torch through the forward model; no Dask, no I/O). The inference stage
-routes a galaxy here when ingestion flagged it out of support, or the flow's accepted fraction
-or posterior-median χ² fails the thresholds of :class:`sedflow_dask.config.FallbackConfig`.
+routes a galaxy here when ingestion flagged it out of support, or the flow's posterior-median
+χ² exceeds ``max_chi2`` of :class:`sedflow_dask.config.FallbackConfig` (``routing.py``).
 """
 
 from .._lazy import lazy_exports

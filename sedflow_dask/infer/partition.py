@@ -179,7 +179,7 @@ def infer_flow(frame: pd.DataFrame, posterior: PosteriorModel, sps_model, *, see
     accept = np.full(g, np.nan)
     accept[usable] = acc_u
     reasons = np.zeros(g, dtype=np.int32)
-    reasons[usable] = fallback_reasons(acc_u, c2, inputs["oos_noise"][usable].astype(bool),
+    reasons[usable] = fallback_reasons(c2, inputs["oos_noise"][usable].astype(bool),
                                        inputs["oos_color"][usable].astype(bool), fallback)
     flow = Posteriors(rows=usable, summaries=summaries, chi2=c2, n_samples=n_filled, stored=stored,
                       status=np.full(usable.size, "ok", dtype=object), ess=np.full(usable.size, np.nan))
