@@ -1,4 +1,4 @@
-"""The amortized posterior q(θ | x): flows (sbi), the artifact, batched bounded sampling."""
+"""The amortized posterior q(θ | x): flows (sbi), the artifact, batched bounded sampling, importance weights."""
 
 from .._lazy import lazy_exports
 
@@ -11,6 +11,12 @@ _EXPORTS = {
     "architecture_of": ".flows",
     "base_to_theta": ".flows",
     "build_flow": ".flows",
+    "KHAT_LIMIT": ".importance",
+    "ImportanceWeights": ".importance",
+    "importance_weights": ".importance",
+    "log_importance_weights": ".importance",
+    "systematic_resample": ".importance",
+    "weigh_draws": ".importance",
     "PosteriorSamples": ".sampling",
     "galaxy_seeds": ".sampling",
     "galaxy_stream": ".sampling",
