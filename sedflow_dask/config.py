@@ -181,10 +181,22 @@ class SimulationConfig:
 
 @dataclass(frozen=True)
 class IngestConfig:
-    """NSA ingestion (``sedflow ingest``; ``docs/nsa-ingest.md``).
+    """Catalog ingestion (``sedflow ingest``; ``docs/ingest.md``).
 
     Attributes:
-        photometry: "sersic" (the paper's ``NMGY``/``SERSIC_NMGY``) or "elpetro" (v1 only).
+        preset: the catalog reader: "auto" (detected from the columns), "nsa", "sdss" (a
+            SkyServer/CasJobs export) or "table" (a generic table read through ``columns``).
+        photometry: NSA fluxes: "sersic" (the paper's ``NMGY``/``SERSIC_NMGY``) or "elpetro" (v1 only).
+        sdss_flux: SDSS export fluxes: "model", "petro" or "cmodel"; "" takes the only kind the
+            table has and refuses a table with several.
+        extinction, ab_offsets, error_floors: the SDSS export's corrections (Galactic extinction
+            from its ``EXTINCTION`` column, SDSS -> AB offsets, kcorrect error floors).
+        columns: column map, standard name -> stored column (``id``, ``ra``, ``dec``, ``z``,
+            ``flux_u``/``ivar_u``/``fluxerr_u`` or ``mag_u``/``magerr_u`` per band; the
+            ``[ingest.columns]`` table of a config file). The sdss preset takes id/ra/dec/z only.
+        flux_unit: unit of the table preset's fluxes (and flux errors; ivars in its inverse
+            square): "nanomaggies", "maggies", "jy" or "ujy".
+        mag_system: magnitude system of the table preset's magnitudes: "ab".
         flag_preset: SDSS photo-flag cut: "sedflow2022" (the paper), "sdss_clean_extended",
             "sdss_clean_point".
         flag_mode: "object" (the 64-bit object flags) or "per_band" (every band in flag_bands).
@@ -198,7 +210,15 @@ class IngestConfig:
         strict: turn the ingest sanity warnings into errors.
     """
 
+    preset: Literal["auto", "nsa", "sdss", "table"] = "auto"
     photometry: Literal["sersic", "elpetro"] = "sersic"
+    sdss_flux: Literal["", "model", "petro", "cmodel"] = ""
+    extinction: bool = True
+    ab_offsets: bool = True
+    error_floors: bool = True
+    columns: tuple[tuple[str, str], ...] = ()
+    flux_unit: Literal["nanomaggies", "maggies", "jy", "ujy"] = "nanomaggies"
+    mag_system: Literal["ab"] = "ab"
     flag_preset: Literal["sedflow2022", "sdss_clean_extended", "sdss_clean_point"] = "sedflow2022"
     flag_mode: Literal["object", "per_band"] = "object"
     flag_bands: tuple[str, ...] = ("u", "g", "r", "i", "z")
@@ -211,8 +231,17 @@ class IngestConfig:
     strict: bool = False
 
     def __post_init__(self) -> None:
+        if isinstance(self.columns, dict):  # a config file's [ingest.columns] table
+            object.__setattr__(self, "columns", tuple((str(k), str(v)) for k, v in self.columns.items()))
+        if not all(isinstance(kv, (tuple, list)) and len(kv) == 2 for kv in self.columns):
+            raise ValueError("ingest.columns must map standard names to column names (a table of strings)")
+        object.__setattr__(self, "columns", tuple((str(k), str(v)) for k, v in self.columns))
         _check_choices("ingest", self, {
+            "preset": ("auto", "nsa", "sdss", "table"),
             "photometry": ("sersic", "elpetro"),
+            "sdss_flux": ("", "model", "petro", "cmodel"),
+            "flux_unit": ("nanomaggies", "maggies", "jy", "ujy"),
+            "mag_system": ("ab",),
             "flag_preset": ("sedflow2022", "sdss_clean_extended", "sdss_clean_point"),
             "flag_mode": ("object", "per_band"),
             "missing_flags": ("exclude", "keep"),

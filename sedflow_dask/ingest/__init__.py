@@ -1,9 +1,11 @@
-"""NSA ingestion (``sedflow ingest``): NSA FITS → HATS catalog of ``docs/data-contracts.md`` §4.
+"""Catalog ingestion (``sedflow ingest``): NSA, SDSS exports or any table → HATS catalog of
+``docs/data-contracts.md`` §4.
 
-Pure cores (:mod:`.schema`, :mod:`.flags`, :mod:`.core`) hold no I/O; :mod:`.loaders` reads
-the FITS/Parquet inputs in bounded row ranges, :mod:`.join` joins the flags companion by
-NSAID on disk, :mod:`.io` writes and reads the HATS catalog, and :mod:`.pipeline` runs the
-stage on a Dask client.
+Pure cores (:mod:`.schema`, :mod:`.flags`, :mod:`.core`) hold no I/O; :mod:`.readers` turn
+catalog files (NSA, SDSS export, column map) into one standard frame, read in bounded row
+ranges; :mod:`.loaders` reads FITS tables and the flags companion, :mod:`.join` joins the
+companion by NSAID on disk, :mod:`.io` writes and reads the HATS catalog, and
+:mod:`.pipeline` runs the stage on a Dask client (:func:`.pipeline.ingest_catalog`).
 """
 
 from .._lazy import lazy_exports
@@ -28,8 +30,14 @@ _EXPORTS = {
     "open_flags_table": ".loaders",
     "open_nsa": ".loaders",
     "read_nsa_rows": ".loaders",
+    "IngestPlan": ".pipeline",
     "IngestResult": ".pipeline",
+    "plan_ingest": ".pipeline",
+    "SupportReference": ".pipeline",
+    "ingest_catalog": ".pipeline",
     "ingest_nsa": ".pipeline",
+    "CatalogReader": ".readers.base",
+    "open_catalog": ".readers.detect",
     "CUT_BITS": ".reasons",
     "DATA_VALIDITY_BITS": ".reasons",
     "IngestReason": ".reasons",

@@ -2,9 +2,9 @@
 
 The writer is ``hats-import``'s map/split/reduce pipeline (HEALPix pixels bounded by
 ``pixel_threshold`` rows, ``_healpix_29`` spatial index, ZSTD, ``hats.properties``), fed by
-:class:`NSAChunkReader`: each input "file" of the pipeline is a small JSON spec of one NSA row
-range, which the reader turns into already-converted catalog rows with fitsio and the pure
-core. Memory is bounded by one row range (reading) and one pixel (reducing), whatever the
+:class:`CatalogChunkReader`: each input "file" of the pipeline is a small JSON spec of one row
+range of the catalog, which the reader turns into already-converted catalog rows with the
+catalog's reader and the pure core. Memory is bounded by one row range (reading) and one pixel (reducing), whatever the
 file size. The catalog is usable by ``lsdb.open_catalog``, pyarrow and DuckDB; queries read
 only the data partitions ``dataset/Norder=*/Dir=*/Npix=*.parquet``.
 """
@@ -17,7 +17,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from hats_import.catalog.file_readers import InputReader
 
@@ -27,31 +26,31 @@ from ..noise.model import NoiseModel
 from .core import ingest_frame
 from .flags import FlagLayout, evaluate_clean
 from .join import read_joined
-from .loaders import NSAFile, raw_frame, read_fits_rows
+from .readers.base import CatalogReader
 
 PROVENANCE_FILE = "provenance.json"
 
 
-class NSAChunkReader(InputReader):
-    """hats-import reader yielding ingested catalog rows for one NSA row range per input file.
+class CatalogChunkReader(InputReader):
+    """hats-import reader yielding ingested catalog rows for one catalog row range per input file.
 
     The input file is a JSON spec ``{"chunk": k, "start": s, "stop": e}``. Asked for only
-    ``ra``/``dec`` (the mapping stage), it reads just those two columns.
+    ``ra``/``dec`` (the mapping stage), it reads just the positions.
 
     Args:
-        nsa: the checked NSA file.
+        catalog: the catalog reader (any preset: it returns the standard frame).
         noise_model: p(σ | m) for the noise out-of-support flag.
         colour_quantiles: the 10 training colour quantiles [mag].
         n_sigma: noise-outlier threshold (σ > μ + n_sigma s).
         dflags_cut, missing_flags: as ``IngestConfig``.
-        flag_layout: flag words inside the NSA table itself (a user-augmented catalog), or None.
+        flag_layout: flag words inside the catalog itself (a user-augmented NSA), or None.
         joined: the flags-join work directory (companion given), or None.
     """
 
-    def __init__(self, nsa: NSAFile, *, noise_model: NoiseModel, colour_quantiles: Sequence[float],
+    def __init__(self, catalog: CatalogReader, *, noise_model: NoiseModel, colour_quantiles: Sequence[float],
                  n_sigma: float = 3.0, dflags_cut: bool = False, missing_flags: str = "exclude",
                  flag_layout: FlagLayout | None = None, joined: str | None = None) -> None:
-        self.nsa = nsa
+        self.catalog = catalog
         self.noise_model = noise_model
         self.colour_quantiles = [float(q) for q in colour_quantiles]
         self.n_sigma = float(n_sigma)
@@ -61,14 +60,11 @@ class NSAChunkReader(InputReader):
         self.joined = joined
 
     def rows(self, chunk: int, start: int, stop: int) -> pd.DataFrame:
-        """The ingested rows of NSA rows [start, stop) (range number ``chunk``)."""
-        s = self.nsa.schema
-        extra = self.flag_layout.columns if self.flag_layout is not None else ()
-        arrays = read_fits_rows(self.nsa.table, [*s.columns, *extra], start, stop)
-        raw = raw_frame(self.nsa, arrays, start)
+        """The ingested rows of catalog rows [start, stop) (range number ``chunk``)."""
+        raw = self.catalog.read_frame(start, stop)
         clean = found = None
         if self.flag_layout is not None:
-            clean = evaluate_clean(arrays, self.flag_layout)
+            clean = evaluate_clean(self.catalog.read_columns(self.flag_layout.columns, start, stop), self.flag_layout)
         elif self.joined is not None:
             found, clean = read_joined(self.joined, chunk, start, stop)
         return ingest_frame(raw, noise_model=self.noise_model, colour_quantiles=self.colour_quantiles,
@@ -79,10 +75,7 @@ class NSAChunkReader(InputReader):
         spec = json.loads(Path(str(input_file)).read_text())
         start, stop = int(spec["start"]), int(spec["stop"])
         if read_columns is not None and set(read_columns) <= {"ra", "dec"}:
-            s = self.nsa.schema
-            a = read_fits_rows(self.nsa.table, [s.ra, s.dec], start, stop)
-            yield pd.DataFrame({"ra": a[s.ra].astype(np.float64), "dec": a[s.dec].astype(np.float64)})[
-                list(read_columns)]
+            yield self.catalog.read_positions(start, stop)[list(read_columns)]
             return
         frame = self.rows(int(spec["chunk"]), start, stop)
         yield frame if read_columns is None else frame[list(read_columns)]
@@ -105,7 +98,7 @@ def artifact_name(out: str | Path) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", Path(out).name) or "catalog"
 
 
-def run_hats_import(specs: Sequence[str], reader: NSAChunkReader, output_path: str | Path, name: str, *, client,
+def run_hats_import(specs: Sequence[str], reader: CatalogChunkReader, output_path: str | Path, name: str, *, client,
                     total_rows: int, pixel_threshold: int, highest_order: int,
                     properties: dict[str, str] | None = None, progress: bool = True) -> Path:
     """Run hats-import's catalog pipeline on the row-range specs; returns the catalog directory.

@@ -23,7 +23,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .flags import evaluate_clean
-from .loaders import FlagsTable, NSAFile, check_positions, iter_flags_rows, read_fits_rows
+from .loaders import FlagsTable, check_positions, iter_flags_rows
+from .readers.base import CatalogReader
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 #: Rows per join bucket, in units of ``partition_rows``: a bucket row is ~20 bytes against
@@ -106,12 +107,11 @@ def _bucket_dir(root: Path, side: str, b: int) -> Path:
     return root / side / f"b={b:05d}"
 
 
-def scan_nsa_range(nsa: NSAFile, start: int, stop: int, work: str, buckets: int) -> int:
-    """Read NSAID, RA, DEC of rows [start, stop): check positions, write the NSAID buckets."""
-    s = nsa.schema
-    a = read_fits_rows(nsa.table, [s.nsaid, s.ra, s.dec], start, stop)
-    check_positions(a[s.ra], a[s.dec], start, f"NSA catalog {nsa.path}")
-    keys = pd.DataFrame({"nsaid": a[s.nsaid].astype(np.int64), "row": np.arange(start, stop, dtype=np.int64)})
+def scan_range(catalog: CatalogReader, start: int, stop: int, work: str, buckets: int) -> int:
+    """Read the ids and RA/Dec of rows [start, stop): check positions, write the id buckets."""
+    a = catalog.read_positions(start, stop)
+    check_positions(a["ra"].to_numpy(), a["dec"].to_numpy(), start, catalog.source)
+    keys = pd.DataFrame({"nsaid": a["nsaid"].to_numpy(np.int64), "row": np.arange(start, stop, dtype=np.int64)})
     b = bucket_of(keys["nsaid"].to_numpy(), buckets)
     for k, part in keys.groupby(b, sort=False):
         _write(part, Path(work), _bucket_dir(Path(work), "keys", int(k)) / f"r{start:012d}.parquet")

@@ -50,7 +50,8 @@ class FitsTable:
     mtime: float = 0.0
 
 
-def _check_file(path: str | Path, what: str) -> Path:
+def check_file(path: str | Path, what: str) -> Path:
+    """``path`` as a Path; ValueError naming ``what`` when it is missing, not a file, or empty."""
     p = Path(path)
     if not p.exists():
         raise ValueError(f"{what} {p} does not exist")
@@ -70,7 +71,7 @@ def inspect_fits_table(path: str | Path, *, what: str = "FITS table") -> FitsTab
     """
     import fitsio
 
-    p = _check_file(path, what)
+    p = check_file(path, what)
     size = p.stat().st_size
     try:
         with fitsio.FITS(str(p)) as fits:
@@ -182,7 +183,11 @@ class NSAFile:
 
 def open_nsa(path: str | Path, flux: FluxKind = "sersic", *, need_dflags: bool = False) -> NSAFile:
     """Check and describe an NSA FITS catalog (v1 or v0 schema); ValueError naming the problem."""
-    table = inspect_fits_table(path, what="NSA catalog")
+    return describe_nsa(inspect_fits_table(path, what="NSA catalog"), flux, need_dflags=need_dflags)
+
+
+def describe_nsa(table: FitsTable, flux: FluxKind = "sersic", *, need_dflags: bool = False) -> NSAFile:
+    """The NSA schema of an inspected FITS table; ValueError naming missing or mistyped columns."""
     source = f"NSA catalog {table.path}"
     schema = detect_schema(table.columns, flux, source=source)
     check_column_types(schema, table.columns, source=source)
@@ -282,7 +287,8 @@ class FlagsTable:
         return (self.nsaid, *self.layout.columns)
 
 
-def _parquet_columns(schema) -> dict[str, ColumnInfo]:
+def parquet_columns(schema) -> dict[str, ColumnInfo]:
+    """Column name -> :class:`ColumnInfo` of an Arrow schema (list columns as (5,) ugriz arrays)."""
     import pyarrow as pa
 
     out = {}
@@ -326,7 +332,7 @@ def open_flags_table(path: str | Path, *, mode: str = "object", preset: str = "s
     It must have an integer ``NSAID`` column and the flag words the preset and mode need
     (:func:`~sedflow_dask.ingest.flags.resolve_flag_layout`).
     """
-    p = _check_file(path, "flags table")
+    p = check_file(path, "flags table")
     with open(p, "rb") as fh:
         magic = fh.read(6)
     if magic.startswith(b"SIMPLE"):
@@ -343,7 +349,7 @@ def open_flags_table(path: str | Path, *, mode: str = "object", preset: str = "s
         except (OSError, pa.ArrowInvalid) as exc:
             raise ValueError(f"flags table {p} is not a readable Parquet file ({exc})") from None
         fmt, nrows = "parquet", pf.metadata.num_rows
-        cols = _parquet_columns(pf.schema_arrow)
+        cols = parquet_columns(pf.schema_arrow)
         version = _parquet_version(pf.schema_arrow.metadata)
         groups, parts_l, acc = [], [], 0
         for g in range(pf.metadata.num_row_groups):
@@ -392,11 +398,16 @@ def iter_flags_rows(table: FlagsTable, part: tuple[int, ...], batch_rows: int = 
     pf = pq.ParquetFile(table.path)
     first_row = sum(pf.metadata.row_group(g).num_rows for g in range(part[0]))
     for batch in pf.iter_batches(batch_size=batch_rows, row_groups=list(part), columns=cols):
-        yield {c: _arrow_to_numpy(batch.column(c), c, table.path, first_row) for c in cols}
+        yield {c: arrow_to_numpy(batch.column(c), c, table.path, first_row) for c in cols}
         first_row += batch.num_rows
 
 
-def _arrow_to_numpy(col, name: str, path: str, first_row: int) -> np.ndarray:
+def arrow_to_numpy(col, name: str, path: str, first_row: int, what: str = "flags table") -> np.ndarray:
+    """A numpy array of one Arrow column: list columns as (n, 5) ugriz arrays, float nulls as NaN.
+
+    A list of another length, or a null in a non-float column, is a ValueError naming ``what``,
+    the file, the column and the row (counted from ``first_row``).
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -404,10 +415,13 @@ def _arrow_to_numpy(col, name: str, path: str, first_row: int) -> np.ndarray:
         lengths = pc.list_value_length(col).to_numpy(zero_copy_only=False)
         bad = np.flatnonzero(lengths != 5)
         if bad.size:
-            raise ValueError(f"flags table {path}: column {name} row {first_row + bad[0]} has "
+            raise ValueError(f"{what} {path}: column {name} row {first_row + bad[0]} has "
                              f"{lengths[bad[0]]} entries; expected 5 (ugriz)")
-        return np.asarray(pc.list_flatten(col).to_numpy(zero_copy_only=False)).reshape(-1, 5)
+        values = pc.list_flatten(col)
+        if pa.types.is_floating(values.type):
+            values = pc.fill_null(values, float("nan"))
+        return np.asarray(values.to_numpy(zero_copy_only=False)).reshape(-1, 5)
     if col.null_count and not pa.types.is_floating(col.type):  # float nulls become NaN
         row = first_row + int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
-        raise ValueError(f"flags table {path}: column {name} row {row} is null")
+        raise ValueError(f"{what} {path}: column {name} row {row} is null")
     return col.to_numpy(zero_copy_only=False)

@@ -1,12 +1,15 @@
-"""``ingest_nsa``: the NSA ingestion stage as a sequence of Dask steps on a distributed client.
+"""``ingest_catalog``: the ingestion stage as a sequence of Dask steps on a distributed client.
 
-1. scan: per NSA row range, read NSAID/RA/DEC, check positions, hash NSAIDs into buckets;
-   per companion part, evaluate the flag predicate and hash into the same buckets; sha256 of
-   the inputs, concurrently;
-2. join: per bucket, the companion's verdict for each NSA row (duplicated companion NSAIDs
-   are a hard error; duplicated NSA ones are counted);
-3. write: hats-import with :class:`~sedflow_dask.ingest.io.NSAChunkReader` (convert, cut, flag
-   out-of-support rows, HEALPix-partition);
+The catalog's reader (:mod:`~sedflow_dask.ingest.readers`: NSA, SDSS export, column map) is the
+only part that knows the file; every step below sees its standard frame.
+
+1. scan: per row range, read the ids and RA/Dec, check positions, hash ids into buckets; per
+   flags-companion part (NSA only), evaluate the flag predicate and hash into the same buckets;
+   sha256 of the inputs, concurrently;
+2. join: per bucket, the companion's verdict for each catalog row (duplicated companion NSAIDs
+   are a hard error; duplicated catalog ids are counted);
+3. write: hats-import with :class:`~sedflow_dask.ingest.io.CatalogChunkReader` (read, convert,
+   cut, flag out-of-support rows, HEALPix-partition);
 4. check: per output partition, additive counts (reasons, §3 sanity checks), then provenance
    into ``hats.properties`` and ``provenance.json``.
 
@@ -16,6 +19,7 @@ at the end, so a failed run never leaves a half catalog under the output name.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import sys
@@ -23,25 +27,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+import numpy as np
+
 from .. import __version__
 from ..cluster import iter_completed
 from ..config import IngestConfig
-from ..noise.model import NoiseModel, load_noise_model
 from ..files import remove_work_dir, write_json_atomic
+from ..noise.model import NoiseModel, load_noise_model
 from .core import check_colour_quantiles, merge_summaries, sanity_problems, summarise
-from .flags import resolve_flag_layout
+from .flags import FlagLayout, has_flag_columns, resolve_flag_layout
 from .io import (
     PROVENANCE_FILE,
-    NSAChunkReader,
+    CatalogChunkReader,
     artifact_name,
-    ingested_data_files,
     file_fingerprint,
+    ingested_data_files,
     run_hats_import,
     write_properties,
     write_range_specs,
 )
-from .join import bucket_flags_part, join_bucket, n_buckets, scan_nsa_range
-from .loaders import open_flags_table, open_nsa, row_ranges
+from .join import bucket_flags_part, join_bucket, n_buckets, scan_range
+from .loaders import FlagsTable, open_flags_table, row_ranges
+from .readers.base import CatalogReader
+from .readers.detect import open_catalog
 from .reasons import IngestReason
 
 
@@ -51,7 +59,7 @@ class IngestResult:
 
     Attributes:
         path: the HATS catalog directory.
-        rows: rows written (= rows in the NSA file).
+        rows: rows written (= rows in the catalog file).
         summary: additive counts (``core.summarise`` keys, merged).
         provenance: the document stored as ``provenance.json``.
         problems: failed §3 sanity checks (warnings; an error under ``strict``).
@@ -94,127 +102,216 @@ def _summarise_file(path: str) -> dict[str, Any]:
     return summarise(pq.read_table(path, columns=cols).to_pandas())
 
 
-def ingest_nsa(nsa_path: str | Path, out: str | Path, *, client, flags_path: str | Path | None = None,
-               config: IngestConfig | None = None, noise_model: NoiseModel | None = None,
-               noise_model_source: str = "default", outlier_sigma: float = 3.0, colour_quantiles,
-               colour_source: str = "given", overwrite: bool = False, progress: bool = True,
-               stream: TextIO | None = sys.stderr) -> IngestResult:
-    """Ingest an NSA FITS catalog into the HATS catalog of ``docs/data-contracts.md`` §4.
+@dataclass(frozen=True)
+class SupportReference:
+    """What the out-of-support flags measure a catalog against.
 
-    Args:
-        nsa_path: the NSA FITS file (v1 ``SERSIC_NMGY`` or v0 ``NMGY`` schema).
-        out: the catalog directory to create.
-        client: a ``distributed.Client`` (workers must see the input and output paths).
-        flags_path: the SDSS-flags companion (FITS or Parquet, keyed by NSAID); None uses flag
-            columns inside the NSA table if it has them, else runs with the flag cuts off.
-        config: ingest options (preset, mode, partition_rows, pixel_threshold, ...).
-        noise_model: p(σ | m) for ``oos_noise`` (None: the package default); its
-            ``noise_model_source`` is recorded.
+    Attributes:
+        noise_model: p(σ | m) for ``oos_noise`` (its sha256 is recorded as the catalog's noise model).
+        colour_quantiles: (10,) the training set's low colour quantiles [mag] (``COLOUR_PAIRS``
+            order) for ``oos_color``.
         outlier_sigma: σ > μ + outlier_sigma · s is a noise outlier.
-        colour_quantiles: the 10 training colour quantiles [mag] (``COLOUR_PAIRS`` order) for
-            ``oos_color``; ``colour_source`` says where they came from (provenance).
-        overwrite: replace an existing catalog at ``out``.
-        progress, stream: progress bars and messages (None: silent).
+        noise_source, colour_source: where the two came from (provenance).
+    """
 
-    Every input row is in the output with its ``ingest_reason``; bad files and columns raise
-    ValueError naming the file, column and rows.
+    noise_model: NoiseModel
+    colour_quantiles: tuple[float, ...]
+    outlier_sigma: float = 3.0
+    noise_source: str = "default (shipped)"
+    colour_source: str = "default (shipped)"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "colour_quantiles", tuple(float(v) for v in check_colour_quantiles(self.colour_quantiles)))
+        if not self.outlier_sigma > 0:
+            raise ValueError(f"outlier_sigma must be > 0; got {self.outlier_sigma}")
+
+    @classmethod
+    def load(cls, noise_model: str | Path | None = None, training_set: str | Path | None = None,
+             outlier_sigma: float = 3.0) -> SupportReference:
+        """The reference from a noise model (a shipped name such as ``sdss_depths``, a file, or None for
+        the default) and a training set's colour quantiles (a directory or JSON file; None: shipped)."""
+        from ..simulate import training_colour_quantiles
+
+        return cls(noise_model=load_noise_model(noise_model), colour_quantiles=training_colour_quantiles(training_set),
+                   outlier_sigma=outlier_sigma,
+                   noise_source=str(noise_model) if noise_model else "default (shipped)",
+                   colour_source=f"training set {training_set}" if training_set else "default (shipped)")
+
+
+@dataclass(frozen=True)
+class IngestPlan:
+    """An ingest checked before any work: the catalog's reader, the flag cuts, the output directory.
+
+    Attributes:
+        catalog: the opened reader.
+        out: the output directory (absolute).
+        config: the ingest options.
+        flags: the flags companion, or None.
+        in_table: the flag layout inside the catalog itself, or None.
+        flag_source, flag_cuts: what the provenance says about the flag cuts.
+        warnings: what the user must know before the run (no flags, OR-ed per-band words).
+    """
+
+    catalog: CatalogReader
+    out: Path
+    config: IngestConfig
+    flags: FlagsTable | None = None
+    in_table: FlagLayout | None = None
+    flag_source: str | None = None
+    flag_cuts: str = "on"
+    warnings: tuple[str, ...] = ()
+
+
+def plan_ingest(source: str | Path | CatalogReader, out: str | Path, *, config: IngestConfig | None = None,
+                flags_path: str | Path | None = None, overwrite: bool = False) -> IngestPlan:
+    """Check the catalog, the flags companion and the output directory; ValueError naming what is wrong.
+
+    Reads headers (or a CSV's first lines) only and needs no cluster: ``sedflow ingest`` calls it
+    before starting one. Arguments as :func:`ingest_catalog`.
     """
     config = config or IngestConfig()
     out = Path(out).resolve()
-    q = check_colour_quantiles(colour_quantiles)
-    noise_model = noise_model or load_noise_model()
-    nsa = open_nsa(nsa_path, config.photometry, need_dflags=config.dflags_cut)
+    catalog = source if isinstance(source, CatalogReader) else open_catalog(source, config)
     _check_output(out, overwrite)
     layout_kwargs = dict(mode=config.flag_mode, preset=config.flag_preset, bands=tuple(config.flag_bands),
                          psf_err_band=config.psf_err_band)
     warn: list[str] = []
     flags = None
     in_table = None
-    if flags_path is not None:
+    table_columns = catalog.flag_columns()
+    if table_columns is None:
+        if flags_path is not None:
+            raise ValueError(f"--flags {flags_path}: flag companions are keyed by NSAID and apply to the nsa preset; "
+                             f"{catalog.source} is read with preset {catalog.preset}, which has no flag cuts")
+        flag_source = None
+        flag_cuts = f"none (preset {catalog.preset} has no SDSS flag cuts)"
+    elif flags_path is not None:
         flags = open_flags_table(flags_path, partition_rows=config.partition_rows, **layout_kwargs)
-        if flags.version and nsa.version and flags.version.strip().lower() != nsa.version.strip().lower():
+        if flags.version and catalog.version and flags.version.strip().lower() != catalog.version.strip().lower():
             raise ValueError(f"flags table {flags.path} was built against NSA {flags.version}, but the catalog "
-                             f"{nsa.path} is NSA {nsa.version}: NSAIDs differ between versions")
+                             f"{catalog.path} is NSA {catalog.version}: NSAIDs differ between versions")
         flag_source = f"companion {flags.path} ({flags.format}; {flags.layout.describe()})"
-    elif nsa.has_flags():
-        in_table = resolve_flag_layout(nsa.table.columns, source=f"NSA catalog {nsa.path}", **layout_kwargs)
+        flag_cuts = "on"
+    elif has_flag_columns(table_columns):
+        in_table = resolve_flag_layout(table_columns, source=catalog.source, **layout_kwargs)
         flag_source = f"columns of the NSA table ({in_table.describe()})"
+        flag_cuts = "on"
     else:
         flag_source = None
-        warn.append(f"NO SDSS FLAGS: {nsa.path} has no flag columns and no --flags companion was given; "
+        flag_cuts = "OFF (no flags table)"
+        warn.append(f"NO SDSS FLAGS: {catalog.path} has no flag columns and no --flags companion was given; "
                     f"the photometric quality cuts ({config.flag_preset}) are OFF and no row gets "
                     f"FLAGS_MISSING/FLAGS_UNCLEAN. Give --flags FILE to apply the paper's cuts.")
     layout = flags.layout if flags is not None else in_table
     if layout is not None and layout.or_of_bands:
         warn.append(f"{layout.source}: object-level flags built as the OR of the per-band words (the table has no "
                     f"object FLAGS; an approximation, objc_flags are not a plain OR for every bit)")
+    return IngestPlan(catalog=catalog, out=out, config=config, flags=flags, in_table=in_table,
+                      flag_source=flag_source, flag_cuts=flag_cuts, warnings=tuple(warn))
+
+
+def ingest_catalog(source: str | Path | CatalogReader, out: str | Path, *, client,
+                   config: IngestConfig | None = None, flags_path: str | Path | None = None,
+                   reference: SupportReference | None = None, overwrite: bool = False, progress: bool = True,
+                   stream: TextIO | None = sys.stderr, plan: IngestPlan | None = None) -> IngestResult:
+    """Ingest a catalog (NSA, SDSS export or any table) into the HATS catalog of ``docs/data-contracts.md`` §4.
+
+    Args:
+        source: a FITS, Parquet or CSV catalog (its reader chosen by ``config.preset``; ``auto``
+            detects it), or a reader already opened with :func:`~sedflow_dask.ingest.readers.open_catalog`.
+        out: the catalog directory to create.
+        client: a ``distributed.Client`` (workers must see the input and output paths).
+        config: ingest options (preset, flux kinds, corrections, column map, flag cuts,
+            partition_rows, pixel_threshold, ...).
+        flags_path: the SDSS-flags companion (FITS or Parquet, keyed by NSAID; nsa preset only);
+            None uses flag columns inside the NSA table if it has them, else runs with the flag
+            cuts off. The other presets have no flag cuts (recorded in the provenance).
+        reference: the noise model and colour quantiles of the out-of-support flags (None: the
+            shipped ones, :meth:`SupportReference.load`).
+        overwrite: replace an existing catalog at ``out``.
+        progress, stream: progress bars and messages, including the reader's statement of what
+            it detected and did (None: silent).
+        plan: the result of :func:`plan_ingest` for these arguments, if already made.
+
+    Every input row is in the output with its ``ingest_reason``; bad files and columns raise
+    ValueError naming the file, column and rows, before any task is submitted where they can.
+    """
+    plan = plan or plan_ingest(source, out, config=config, flags_path=flags_path, overwrite=overwrite)
+    catalog, out, config, flags, in_table = plan.catalog, plan.out, plan.config, plan.flags, plan.in_table
+    flag_source, flag_cuts, warn = plan.flag_source, plan.flag_cuts, list(plan.warnings)
+    reference = reference or SupportReference.load()
+    noise_model, q = reference.noise_model, np.asarray(reference.colour_quantiles)
     if stream is not None:
+        print(f"ingest: {catalog.source}: {catalog.statement()}", file=stream, flush=True)
         for w in warn:
             print(f"WARNING: {w}", file=stream, flush=True)
 
+    nrows = catalog.nrows
     work = out.parent / f".{out.name}.ingest-tmp"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     hashes: list = []
     try:
-        ranges = row_ranges(nsa.nrows, config.partition_rows)
-        buckets = n_buckets(max(nsa.nrows, flags.nrows if flags else 0), config.partition_rows)
+        ranges = row_ranges(nrows, config.partition_rows)
+        buckets = n_buckets(max(nrows, flags.nrows if flags else 0), config.partition_rows)
         jwork = str(work / "join")
         Path(jwork).mkdir()  # tasks create directories below it, never it (see join._make_dirs_under)
-        scan = [client.submit(scan_nsa_range, nsa, s, e, jwork, buckets, pure=False) for s, e in ranges]
+        scan = [client.submit(scan_range, catalog, s, e, jwork, buckets, pure=False) for s, e in ranges]
         if flags is not None:
             scan += [client.submit(bucket_flags_part, flags, k, part, jwork, buckets, config.partition_rows,
                                    pure=False) for k, part in enumerate(flags.parts)]
         hashes = [client.submit(file_fingerprint, p, pure=False)
-                  for p in (nsa.path, *([flags.path] if flags else []))]
+                  for p in (catalog.path, *([flags.path] if flags else []))]
         _gather(client, scan, "ingest: scan", progress, stream)
         joins = [client.submit(join_bucket, b, jwork, [s for s, _ in ranges], flags is not None,
                                f"flags table {flags.path}" if flags else "", pure=False) for b in range(buckets)]
         join_info = _gather(client, joins, "ingest: join", progress, stream)
-        nsa_dups = sum(i["nsa_duplicates"] for i in join_info)
+        duplicate_ids = sum(i["nsa_duplicates"] for i in join_info)
         missing = sum(i.get("missing", 0) for i in join_info)
         if flags is not None and missing:
             examples = [x for i in join_info for x in i.get("missing_examples", [])][:5]
             action = ("get FLAGS_MISSING (cut)" if config.missing_flags == "exclude"
                       else "are kept without a flag cut (ingest.missing_flags = keep)")
-            warn.append(f"{missing} of {nsa.nrows} galaxies have no row in the flags table {flags.path} and "
+            warn.append(f"{missing} of {nrows} galaxies have no row in the flags table {flags.path} and "
                         f"{action}; e.g. NSAID {', '.join(map(str, examples))}")
 
-        reader = NSAChunkReader(nsa, noise_model=noise_model, colour_quantiles=q, n_sigma=outlier_sigma,
-                                dflags_cut=config.dflags_cut, missing_flags=config.missing_flags,
-                                flag_layout=in_table, joined=jwork if flags is not None else None)
+        reader = CatalogChunkReader(catalog, noise_model=noise_model, colour_quantiles=q,
+                                    n_sigma=reference.outlier_sigma, dflags_cut=config.dflags_cut,
+                                    missing_flags=config.missing_flags, flag_layout=in_table,
+                                    joined=jwork if flags is not None else None)
         specs = write_range_specs(work / "ranges", ranges)
         name = artifact_name(out)
-        catalog = run_hats_import(specs, reader, work, name, client=client, total_rows=nsa.nrows,
+        written = run_hats_import(specs, reader, work, name, client=client, total_rows=nrows,
                                   pixel_threshold=config.pixel_threshold, highest_order=config.highest_order,
                                   progress=progress)
 
-        parts = client.map(_summarise_file, [str(f) for f in ingested_data_files(catalog)], pure=False)
+        parts = client.map(_summarise_file, [str(f) for f in ingested_data_files(written)], pure=False)
         summary = merge_summaries(_gather(client, parts, "ingest: check", progress, stream))
-        if summary["rows"] != nsa.nrows:
-            raise RuntimeError(f"internal error: {summary['rows']} rows written for {nsa.nrows} input rows")
-        problems = sanity_problems(summary, duplicate_nsaids=nsa_dups, source=f"NSA catalog {nsa.path}")
+        if summary["rows"] != nrows:
+            raise RuntimeError(f"internal error: {summary['rows']} rows written for {nrows} input rows")
+        problems = sanity_problems(summary, duplicate_nsaids=duplicate_ids, source=catalog.source)
         if problems and config.strict:
             raise ValueError("ingest sanity checks failed (ingest.strict = true):\n  " + "\n  ".join(problems))
         fingerprints = [h.result() for h in hashes]
+        reader_prov = catalog.provenance()
         provenance = {
             "stage": "ingest",
             "package_version": __version__,
-            "input": {**fingerprints[0], "nsa_schema": nsa.schema.version, "nsa_version": nsa.version,
-                      "rows": nsa.nrows, "flux": config.photometry, "flux_column": nsa.schema.flux,
-                      "ivar_column": nsa.schema.ivar},
+            "input": {**fingerprints[0], "rows": nrows, **reader_prov},
+            "preset": catalog.preset,
+            "corrections": reader_prov.get("corrections"),
             "flags": ({**fingerprints[1], "nsa_version": flags.version, "format": flags.format,
                        "columns": list(flags.layout.columns)} if flags else None),
             "flag_source": flag_source,
-            "flag_cuts": "on" if flag_source else "OFF (no flags table)",
+            "flag_cuts": flag_cuts,
             "flag_preset": config.flag_preset,
             "flag_mode": config.flag_mode,
             "flag_bands": list(config.flag_bands),
             "missing_flags": config.missing_flags,
             "dflags_cut": config.dflags_cut,
-            "noise_model": {"sha256": noise_model.sha256(), "source": noise_model_source,
-                            "outlier_sigma": outlier_sigma},
-            "colour_quantiles": {"source": colour_source, "values": [float(v) for v in q]},
+            "noise_model": {"sha256": noise_model.sha256(), "source": reference.noise_source,
+                            "outlier_sigma": reference.outlier_sigma},
+            "colour_quantiles": {"source": reference.colour_source, "values": [float(v) for v in q]},
             "config": {"partition_rows": config.partition_rows, "pixel_threshold": config.pixel_threshold,
                        "highest_order": config.highest_order, "strict": config.strict},
             "rows": summary["rows"],
@@ -222,35 +319,56 @@ def ingest_nsa(nsa_path: str | Path, out: str | Path, *, client, flags_path: str
             "reason_counts": summary["reasons"],
             "oos_counts": {"noise": summary["oos_noise"], "color": summary["oos_color"],
                            "color_not_noise": summary["oos_color_only"]},
-            "nsa_duplicate_nsaids": nsa_dups,
+            "duplicate_ids": duplicate_ids,
             "flags_missing_rows": missing,
             "sanity_problems": problems,
             "warnings": warn,
         }
-        write_json_atomic(provenance, catalog / PROVENANCE_FILE)
-        write_properties(catalog, {
+        write_json_atomic(provenance, written / PROVENANCE_FILE)
+        properties = {
             "sedflow_stage": "ingest",
             "sedflow_version": __version__,
             "sedflow_input": provenance["input"]["path"],
             "sedflow_input_sha256": provenance["input"]["sha256"],
-            "sedflow_nsa_schema": nsa.schema.version,
-            "sedflow_flux": config.photometry,
+            "sedflow_preset": catalog.preset,
+            "sedflow_flux": str(reader_prov.get("flux", "")),
             "sedflow_flag_preset": config.flag_preset,
             "sedflow_flag_mode": config.flag_mode,
-            "sedflow_flag_cuts": provenance["flag_cuts"],
+            "sedflow_flag_cuts": flag_cuts,
             "sedflow_noise_sha256": noise_model.sha256(),
-            "sedflow_colour_source": colour_source,
+            "sedflow_colour_source": reference.colour_source,
             "sedflow_usable": str(summary["usable"]),
             "sedflow_reason_counts": summary["reasons"],
-        })
+        }
+        if "nsa_schema" in reader_prov:
+            properties["sedflow_nsa_schema"] = reader_prov["nsa_schema"]
+        write_properties(written, properties)
         if out.exists():
             shutil.rmtree(out)
-        os.replace(catalog, out)
+        os.replace(written, out)
     finally:
         client.cancel([h for h in hashes if not h.done()])  # a failed run leaves no task behind
         remove_work_dir(work)
     return IngestResult(path=out, rows=summary["rows"], summary=summary, provenance=provenance,
                         problems=problems, warnings=warn)
+
+
+def ingest_nsa(nsa_path: str | Path, out: str | Path, *, client, flags_path: str | Path | None = None,
+               config: IngestConfig | None = None, noise_model: NoiseModel | None = None,
+               noise_model_source: str = "default", outlier_sigma: float = 3.0, colour_quantiles,
+               colour_source: str = "given", overwrite: bool = False, progress: bool = True,
+               stream: TextIO | None = sys.stderr) -> IngestResult:
+    """:func:`ingest_catalog` of an NSA FITS catalog (preset nsa), with the reference given piece by piece.
+
+    ``noise_model`` None is the package default; ``colour_quantiles`` are the 10 training colour
+    quantiles [mag]; ``noise_model_source`` and ``colour_source`` are recorded.
+    """
+    config = dataclasses.replace(config or IngestConfig(), preset="nsa")
+    reference = SupportReference(noise_model=noise_model or load_noise_model(), colour_quantiles=colour_quantiles,
+                                 outlier_sigma=outlier_sigma, noise_source=noise_model_source,
+                                 colour_source=colour_source)
+    return ingest_catalog(nsa_path, out, client=client, config=config, flags_path=flags_path, reference=reference,
+                          overwrite=overwrite, progress=progress, stream=stream)
 
 
 def format_counts(result: IngestResult) -> str:

@@ -101,7 +101,7 @@ def detect_schema(columns: Iterable[str], flux: FluxKind = "sersic", *, source: 
         version = "v0"
     else:
         raise ValueError(f"{source}: no NSA photometry columns: expected SERSIC_NMGY/SERSIC_NMGY_IVAR "
-                         f"(NSA v1) or NMGY/NMGY_IVAR (NSA v0); the file has {_preview(names.values())}")
+                         f"(NSA v1) or NMGY/NMGY_IVAR (NSA v0); the file has {preview_columns(names.values())}")
     if (version, flux) not in _FLUX_COLUMNS:
         raise ValueError(f"{source}: --flux elpetro needs ELPETRO_NMGY/ELPETRO_NMGY_IVAR, which only NSA v1 files "
                          f"have; this is a v0 file (NMGY)")
@@ -110,7 +110,7 @@ def detect_schema(columns: Iterable[str], flux: FluxKind = "sersic", *, source: 
     missing = [c for c in required if c not in names]
     if missing:
         raise ValueError(f"{source}: missing column(s) {', '.join(missing)} (NSA {version} schema, flux {flux}); "
-                         f"the file has {_preview(names.values())}")
+                         f"the file has {preview_columns(names.values())}")
     return NSASchema(version=version, flux_kind=flux, flux=names[flux_col], ivar=names[ivar_col],
                      nsaid=names[ID_COLUMN], ra=names[RA_COLUMN], dec=names[DEC_COLUMN], z=names[Z_COLUMN],
                      dflags=names.get(DFLAGS_COLUMN))
@@ -137,7 +137,8 @@ def check_column_types(schema: NSASchema, columns: Mapping[str, ColumnInfo], *, 
         need(schema.dflags, "iuf", (NSA_N_BANDS,), f"an integer FNugriz bitmask array ({NSA_N_BANDS} values)")
 
 
-def _preview(names: Iterable[str], n: int = 12) -> str:
+def preview_columns(names: Iterable[str], n: int = 12) -> str:
+    """"N columns (a, b, ...)": a file's columns in messages."""
     names = list(names)
     head = ", ".join(names[:n])
     return f"{len(names)} columns ({head}{', ...' if len(names) > n else ''})"
