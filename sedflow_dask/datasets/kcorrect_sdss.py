@@ -3,7 +3,8 @@
 A test catalogue of the SDSS k-correction package (Blanton & Roweis 2007; BSD-3-Clause), installed
 as a dependency of this project: RA, DEC, ``MODELFLUX``/``PETROFLUX`` with ``_IVAR`` in SDSS
 nanomaggies, ``EXTINCTION`` [mag] and spectroscopic ``Z`` of main-sample galaxies. It has no object
-id: the galaxy id is the row number (1-based).
+id: the galaxy id is the row number (1-based). The SDSS reader of the ingest reads it
+(``sedflow ingest --dataset kcorrect-sdss``, or :func:`read_kcorrect_sdss` in memory).
 """
 
 from __future__ import annotations
@@ -11,11 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import pandas as pd
 
-from ..photometry import FLUX_COLUMNS, IVAR_COLUMNS
-from ..survey.sdss import SDSSCorrections, correct_sdss_photometry
+from ..survey.sdss import SDSSCorrections
 
 #: Where the file lies inside the installed ``kcorrect`` package.
 KCORRECT_SDSS = "data/test/gst_tests_small.fits"
@@ -38,27 +37,24 @@ def kcorrect_sdss_path() -> Path:
 
 def read_kcorrect_sdss(flux: FluxKind = "model", corrections: SDSSCorrections = SDSSCorrections()
                        ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The catalogue as a standard frame and what was done to it.
+    """The catalogue as a standard frame, read by the SDSS reader, and what was done to it.
 
     Returns ``(frame, provenance)``: ``frame`` has ``nsaid`` (row number, 1-based), ``ra``,
     ``dec`` [deg], ``z``, ``flux_u … flux_z`` [AB nmgy] and ``ivar_u … ivar_z`` [nmgy⁻²] after
-    ``corrections``; ``provenance`` names the file, its package version, the flux kind and the
-    corrections with their values.
+    ``corrections`` (10,000 rows, index 0..9999); ``provenance`` names the file, its package
+    version, the flux column and the corrections with their values.
     """
-    import fitsio
     import kcorrect
 
-    path = kcorrect_sdss_path()
-    name = {"model": "MODELFLUX", "petro": "PETROFLUX"}[flux]
-    data = fitsio.read(str(path), columns=["RA", "DEC", "Z", name, f"{name}_IVAR", "EXTINCTION"])
-    f, w = correct_sdss_photometry(data[name], data[f"{name}_IVAR"], data["EXTINCTION"], corrections)
-    frame = pd.DataFrame({"nsaid": np.arange(1, len(data) + 1, dtype=np.int64),
-                          "ra": data["RA"].astype(np.float64), "dec": data["DEC"].astype(np.float64),
-                          "z": data["Z"].astype(np.float64)})
-    for i, (fc, wc) in enumerate(zip(FLUX_COLUMNS, IVAR_COLUMNS)):
-        frame[fc] = f[:, i]
-        frame[wc] = w[:, i]
+    from ..ingest.readers.sdss import SDSS_FLUX_KINDS, open_sdss_reader
+    from ..ingest.readers.tables import open_table
+
+    if flux not in ("model", "petro"):
+        raise ValueError(f"the kcorrect catalogue has model and petro fluxes; got {flux!r}")
+    reader = open_sdss_reader(open_table(kcorrect_sdss_path(), what="kcorrect SDSS catalogue"), flux=flux,
+                              corrections=corrections)
+    frame = reader.read_frame(0, reader.nrows).reset_index(drop=True)
     provenance = {"data_set": "kcorrect_sdss", "file": f"kcorrect/{KCORRECT_SDSS}",
                   "kcorrect_version": getattr(kcorrect, "__version__", None), "licence": "BSD-3-Clause",
-                  "flux_column": name, "rows": int(len(frame)), "corrections": corrections.provenance()}
+                  "flux_column": SDSS_FLUX_KINDS[flux], "rows": int(len(frame)), "corrections": corrections.provenance()}
     return frame, provenance
