@@ -31,6 +31,9 @@ def register(sub) -> None:
                                                               "with status timeout")
     p.add_argument("--max-fallback", type=int, default=None, metavar="N",
                    help="at most N galaxies get the MCMC fallback (default fallback.max_galaxies, -1 = no cap)")
+    p.add_argument("--allow-noise-mismatch", action="store_true",
+                   help="run even when the model was trained with another noise model than the catalog was ingested "
+                        "with (refused by default; a loud warning, recorded in the provenance)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_cluster_args(p)
     p.set_defaults(func=cmd_infer)
@@ -63,7 +66,9 @@ def cmd_infer(args: argparse.Namespace, config) -> int:
     config = dataclasses.replace(config, sample=sample, fallback=fallback,
                                  seed=config.seed if args.seed is None else args.seed)
     out = Path(args.out) if args.out else Path("catalogs") / Path(args.catalog).resolve().name
-    plan = plan_inference(config, args.catalog, out, model_dir=args.model)  # bad input fails before a cluster starts
+    # bad input (and a noise-model mismatch) fails before a cluster starts
+    plan = plan_inference(config, args.catalog, out, model_dir=args.model,
+                          allow_noise_mismatch=args.allow_noise_mismatch)
     with dask_client(cluster_from_args(args, config.cluster),
                      performance_report=getattr(args, "performance_report", None)) as client:
         summary = infer_catalog(config, args.catalog, out, client=client, model_dir=args.model,

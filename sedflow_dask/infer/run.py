@@ -170,18 +170,69 @@ class InferencePlan:
     settings: dict[str, Any]
     fingerprint: str
     metadata: dict[str, Any]
+    noise_check: dict[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+
+def _noise_model_names(sha256: str | None) -> str:
+    """The shipped noise models with this hash, for messages ("" when none)."""
+    from ..noise.model import NAMED_NOISE_MODELS, load_noise_model
+
+    names = [n for n in NAMED_NOISE_MODELS if sha256 and load_noise_model(n).sha256() == sha256]
+    return f" (shipped noise model {', '.join(names)})" if names else ""
+
+
+def check_noise_consistency(model_meta: dict[str, Any], ingest_provenance: dict[str, Any], *, model_dir: Path,
+                            catalog_in: Path, allow_mismatch: bool = False) -> dict[str, Any]:
+    """Compare the noise model the posterior was trained with and the one the catalog was flagged with.
+
+    A model trained on simulations through one noise model and run on a catalog whose errors
+    and ``oos_noise`` flags were judged against another gives posteriors and routing that
+    silently disagree. Returns ``{"model", "catalog", "match", "message"}`` (sha256s; message
+    None when they match); a mismatch is a ValueError unless ``allow_mismatch``. A model or
+    catalog that records no noise model cannot be checked: a message, never an error.
+    """
+    noise = ingest_provenance.get("noise_model") if isinstance(ingest_provenance, dict) else None
+    catalog_sha = noise.get("sha256") if isinstance(noise, dict) else None
+    model_sha = model_meta.get("noise_sha256")
+    out: dict[str, Any] = {"model": model_sha, "catalog": catalog_sha, "match": bool(model_sha) and model_sha == catalog_sha,
+                           "message": None}
+    if out["match"]:
+        return out
+    if not model_sha or not catalog_sha:
+        out["message"] = (f"cannot check the noise model: the model {model_dir} records {model_sha or 'none'}, the "
+                          f"catalog {catalog_in} (provenance.json) records {catalog_sha or 'none'}")
+        return out
+    source = noise.get("source") if isinstance(noise, dict) else None
+    out["message"] = (f"NOISE MODEL MISMATCH: the model {model_dir} was trained on simulations through noise model "
+                      f"{model_sha[:12]}{_noise_model_names(model_sha)}, but the catalog {catalog_in} was ingested "
+                      f"(oos_noise flags, error support) with noise model {catalog_sha[:12]}"
+                      f"{_noise_model_names(catalog_sha)}{f', from {source}' if source else ''}. Posteriors and "
+                      f"out-of-support routing would silently disagree: re-ingest with the model's noise model "
+                      f"(sedflow ingest --noise-model ...) or use a model trained with the catalog's")
+    if not allow_mismatch:
+        raise ValueError(out["message"] + "; --allow-noise-mismatch runs anyway (nothing was written)")
+    return out
 
 
 def plan_inference(config: Config, catalog_in: str | Path, out: str | Path, *,
-                   model_dir: str | Path | None = None) -> InferencePlan:
+                   model_dir: str | Path | None = None, allow_noise_mismatch: bool = False) -> InferencePlan:
     """Check the model, the input and the output directory; raise ValueError naming what is wrong.
 
-    Nothing is written and no cluster is needed: the CLI calls it before starting one.
+    Nothing is written and no cluster is needed: the CLI calls it before starting one. A model
+    trained with another noise model than the catalog was ingested with is refused unless
+    ``allow_noise_mismatch`` (:func:`check_noise_consistency`; then a warning).
     """
     model_dir = Path(model_dir) if model_dir is not None else DEFAULT_MODEL_DIR
     posterior = load_posterior_model(model_dir)
     pixels = input_pixels(catalog_in)
     check_input_schemas(pixels)
+    try:
+        ingest_prov = read_provenance(catalog_in)
+    except ValueError:
+        ingest_prov = {}
+    noise_check = check_noise_consistency(posterior.meta, ingest_prov, model_dir=model_dir,
+                                          catalog_in=Path(catalog_in), allow_mismatch=allow_noise_mismatch)
     root = Path(out)
     if root.exists() and (not root.is_dir() or (any(root.iterdir()) and not (root / "dataset").is_dir())):
         raise ValueError(f"{root} exists and is not a catalog: choose another --out (nothing was written)")
@@ -191,12 +242,14 @@ def plan_inference(config: Config, catalog_in: str | Path, out: str | Path, *,
                 "model_sha256": posterior.sha256, "seed": config.seed}
     return InferencePlan(config=config, catalog_in=Path(catalog_in), root=root, model_dir=model_dir,
                          posterior=posterior, pixels=pixels, settings=settings, fingerprint=fingerprint,
-                         metadata=metadata)
+                         metadata=metadata, noise_check=noise_check,
+                         warnings=(noise_check["message"],) if noise_check["message"] else ())
 
 
 def infer_catalog(config: Config, catalog_in: str | Path, out: str | Path, *, client=None,
                   model_dir: str | Path | None = None, name: str | None = None, progress: bool = True,
-                  stream: TextIO | None = sys.stderr, plan: InferencePlan | None = None) -> InferSummary:
+                  stream: TextIO | None = sys.stderr, plan: InferencePlan | None = None,
+                  allow_noise_mismatch: bool = False) -> InferSummary:
     """Posteriors for every galaxy of an ingested HATS catalog, written as a HATS catalog at ``out``.
 
     Args:
@@ -209,12 +262,18 @@ def infer_catalog(config: Config, catalog_in: str | Path, out: str | Path, *, cl
         model_dir: the posterior model artifact (None: the shipped default).
         name: the catalog name in ``hats.properties`` (default: the directory's name).
         plan: the result of :func:`plan_inference` for these arguments, if already made.
+        allow_noise_mismatch: run a model trained with another noise model than the catalog
+            was ingested with (a loud warning, recorded in the provenance) instead of refusing.
 
     Raises ValueError before any work for a corrupt or foreign model, an input that is not an
-    ingested catalog, or an output directory that holds something else.
+    ingested catalog, a noise-model mismatch, or an output directory that holds something else.
     """
     t_start = time.perf_counter()
-    plan = plan or plan_inference(config, catalog_in, out, model_dir=model_dir)
+    plan = plan or plan_inference(config, catalog_in, out, model_dir=model_dir,
+                                  allow_noise_mismatch=allow_noise_mismatch)
+    if stream is not None:
+        for w in plan.warnings:
+            print(f"WARNING: {w}", file=stream, flush=True)
     posterior, pixels, root, model_dir = plan.posterior, plan.pixels, plan.root, plan.model_dir
     settings, fingerprint, metadata = plan.settings, plan.fingerprint, plan.metadata
     quotas = fallback_quotas(pixels, config.fallback.max_galaxies if config.fallback.enabled else 0)
@@ -259,6 +318,7 @@ def infer_catalog(config: Config, catalog_in: str | Path, out: str | Path, *, cl
         "model": {"dir": str(model_dir.resolve()), "sha256": posterior.sha256,
                   "ssp_sha256": posterior.meta.get("ssp_sha256"), "noise_sha256": posterior.meta.get("noise_sha256"),
                   "training": {k: posterior.meta.get("training", {}).get(k) for k in ("command", "seed")}},
+        "noise_check": plan.noise_check,
         "config": settings, "status_counts": summary.status_counts, "n_rows": n_total,
         "n_routed_this_run": summary.n_routed, "n_fallback_this_run": summary.n_fallback,
     }
