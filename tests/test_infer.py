@@ -22,9 +22,12 @@ from sedflow_dask.infer.resample import resample_galaxy
 
 N_MOCK = 900  # conftest.mock_ingested
 #: Small and fast, but the real pipeline: 300 draws per galaxy, a fallback capped at 3 galaxies
-#: and 300 ensemble steps (a step bound, unlike a time bound, gives the same chain on any machine).
+#: and 300 ensemble steps. Only the step bound may stop a chain (the time bound is out of reach),
+#: so resample reruns the same chain however loaded the machine.
+NO_TIME_BOUND_S = 1e9
 CONFIG = Config(sample=SamplingConfig(n_samples=300, n_stored=20, batch_galaxies=16, task_rows=40),
-                fallback=FallbackConfig(max_galaxies=3, max_seconds_per_galaxy=60, max_steps=300, batch_galaxies=2))
+                fallback=FallbackConfig(max_galaxies=3, max_seconds_per_galaxy=NO_TIME_BOUND_S, max_steps=300,
+                                        batch_galaxies=2))
 
 
 def data_glob(catalog) -> str:
