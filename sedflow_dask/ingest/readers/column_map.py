@@ -11,10 +11,11 @@ The map (``--columns id=OBJID,ra=RA,dec=DEC,z=Z,flux_u=F_U,ivar_u=W_U,...`` or t
 The table's photometry is taken as it is: AB, already corrected for Galactic extinction, with
 its own errors (no SDSS corrections here; the ingest's sanity check says when errors sit below
 kcorrect's floors). Unusable values become reason bits downstream, never errors: a magnitude
-that is NaN or a sentinel (``|m| ≥ 50``: 99, −99, −9999 ...) becomes a NaN flux
-(``NONFINITE_FLUX``); a magnitude or flux error that is ≤ 0, NaN or a sentinel becomes ivar 0
-(``BAD_IVAR``); fluxes, ivars and redshifts go through as they are (a −9999 flux is
-``NONPOSITIVE_FLUX``, a zero or negative ivar ``BAD_IVAR``, a −9999 z ``Z_OUT_OF_RANGE``).
+that is NaN or a sentinel (``|m| ≥ 50``: 99, −99, −9999 ...) becomes a NaN flux without an
+error (``NONFINITE_FLUX`` and ``BAD_IVAR``); a magnitude error that is ≤ 0, NaN or a
+sentinel, or a flux error that is ≤ 0 or NaN, becomes ivar 0 (``BAD_IVAR``); fluxes, ivars
+and redshifts go through as they are (a −9999 flux is ``NONPOSITIVE_FLUX``, a zero or negative
+ivar ``BAD_IVAR``, a −9999 z ``Z_OUT_OF_RANGE``).
 """
 
 from __future__ import annotations
@@ -41,8 +42,9 @@ BAND_KEYS: tuple[str, ...] = ("flux", "ivar", "fluxerr", "mag", "magerr")
 MAP_KEYS: tuple[str, ...] = POSITION_KEYS + tuple(f"{k}_{b}" for k in BAND_KEYS for b in BANDS)
 #: The forms a band's photometry may take: (value key, error key).
 BAND_FORMS: tuple[tuple[str, str], ...] = (("flux", "ivar"), ("flux", "fluxerr"), ("mag", "magerr"))
-SENTINEL_RULE = (f"magnitudes NaN or |m| >= {MAG_SENTINEL:g} -> NaN flux (NONFINITE_FLUX); magnitude or flux errors "
-                 f"<= 0, NaN or >= {MAG_SENTINEL:g} mag -> ivar 0 (BAD_IVAR); fluxes, ivars and z as stored")
+SENTINEL_RULE = (f"magnitudes NaN or |m| >= {MAG_SENTINEL:g} -> NaN flux, ivar 0 (NONFINITE_FLUX, BAD_IVAR); "
+                 f"magnitude errors <= 0, NaN or >= {MAG_SENTINEL:g} and flux errors <= 0 or NaN -> ivar 0 "
+                 f"(BAD_IVAR); fluxes, ivars and z as stored")
 
 
 def parse_column_map(text: str) -> dict[str, str]:
@@ -121,7 +123,7 @@ class ColumnMapReader(CatalogReader):
                 if vkey == "mag":
                     sentinel = ~np.isfinite(v) | (np.abs(v) >= MAG_SENTINEL)
                     flux[:, k] = np.where(sentinel, np.nan, mag_to_flux(np.where(sentinel, 0.0, v)))
-                    good = np.isfinite(e) & (e > 0) & (e < MAG_SENTINEL)
+                    good = ~sentinel & np.isfinite(e) & (e > 0) & (e < MAG_SENTINEL)
                     ivar[:, k] = np.where(good, ivar_from_sigma_mag(flux[:, k], np.where(good, e, 1.0)), 0.0)
                 else:
                     flux[:, k] = v * scale
