@@ -3,20 +3,28 @@
 Prints ONE JSON object on stdout (progress on stderr)::
 
     python benchmarks/bench_sample.py [--model DIR] [--galaxies 64] [--samples 10000] [--threads 2]
+                                      [--paper-galaxies 4] [--paper-samples 1000] [--repeats 3]
 
-* ``ms_per_galaxy``: ``sample_posteriors`` on ``--galaxies`` held-out simulated galaxies in one
-  batched call with bounded rejection on (``accept_frac`` is the mean accepted fraction), using
-  ``--threads`` threads; the model's weights hash is printed as ``model_sha256``.
-* ``paper_ms_per_galaxy``: an sbi MAF of the paper's size (15 transforms x 500 hidden, nflows,
-  untrained weights) sampled through its density estimator directly, without rejection, for
-  ``--paper-galaxies`` galaxies with torch on ``--threads`` threads.
-* ``speedup`` = paper_ms_per_galaxy / ms_per_galaxy. Goal: >= 100 (<= 0.13 s per galaxy).
+* ``ms_per_galaxy``: ``sample_posteriors`` on ``--galaxies`` held-out simulated galaxies x
+  ``--samples`` draws in one batched call with bounded rejection on, using ``--threads``
+  threads: the median over ``--repeats`` timed calls (``ms_per_galaxy_runs`` lists each), after
+  a warm-up; ``accept_frac`` is the mean accepted fraction, ``model_sha256`` the weights' hash.
+* ``matched``: both sides on the same galaxies and draws, ``--repeats`` times each, alternating:
+  the first ``--paper-galaxies`` of those galaxies x ``--paper-samples`` draws, through the
+  shipped model (as above) and through an sbi MAF of the paper's size (15 transforms x 500
+  hidden, nflows, untrained weights) sampled through its density estimator directly, without
+  rejection. Each side reports the galaxies and draws it timed, the median ms per galaxy and
+  its range over the repeats.
+* ``speedup`` = the paper MAF's median ms per galaxy / the shipped model's, both from
+  ``matched`` (same galaxies, same draws); ``speedup_range`` the lowest and highest ratio of
+  one repeat's times. Goal: >= 100.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -42,43 +50,74 @@ def log(msg: str) -> None:
     print(f"[bench_sample] {msg}", file=sys.stderr, flush=True)
 
 
+def _median_and_range(values: list[float]) -> dict:
+    return {"median": round(statistics.median(values), 2), "min": round(min(values), 2),
+            "max": round(max(values), 2), "runs": [round(v, 2) for v in values]}
+
+
 def run(model_dir: str | None = None, galaxies: int = 64, samples: int = 10_000, threads: int = 2,
-        paper_galaxies: int = 1, paper_samples: int | None = None, seed: int = 0, sgemm_size: int = 1024) -> dict:
+        paper_galaxies: int = 4, paper_samples: int = 1000, repeats: int = 3, seed: int = 0,
+        sgemm_size: int = 1024, noise_model: str | None = None) -> dict:
+    if min(galaxies, samples, threads, paper_galaxies, paper_samples, repeats) < 1:
+        raise ValueError("galaxies, samples, threads, paper-galaxies, paper-samples and repeats must be >= 1")
+    if paper_galaxies > galaxies:
+        raise ValueError(f"--paper-galaxies ({paper_galaxies}) must not exceed --galaxies ({galaxies})")
     torch.set_num_threads(threads)
     gflops = matmul_gflops(sgemm_size, sgemm_size, sgemm_size)
     model = load_posterior_model(model_dir)
-    _, _, x = held_out_simulations(model, galaxies, seed)
+    _, _, x = held_out_simulations(model, galaxies, seed, noise_path=noise_model)
     sample_posteriors(model, x[:2], 100, seed=seed, threads=threads)  # warm-up
-    log(f"sampling {galaxies} galaxies x {samples} draws with {threads} threads")
-    t0 = time.perf_counter()
-    post = sample_posteriors(model, x, samples, seed=seed, threads=threads)
-    dt = time.perf_counter() - t0
+    log(f"sampling {galaxies} galaxies x {samples} draws with {threads} threads, {repeats} times")
+    ours_ms, post = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        post = sample_posteriors(model, x, samples, seed=seed, threads=threads)
+        ours_ms.append(1000 * (time.perf_counter() - t0) / galaxies)
 
-    paper_samples = paper_samples or samples
     paper = build_flow(architecture_of(TrainingConfig(flow="maf", num_transforms=15, hidden_features=(500, 500))))
     paper.eval()
-    ctx = torch.as_tensor(x[:paper_galaxies], dtype=torch.float32)
-    log(f"paper-size MAF: {paper_galaxies} galaxies x {paper_samples} draws, no rejection")
+    x_matched = x[:paper_galaxies]
+    ctx = torch.as_tensor(x_matched, dtype=torch.float32)
+    log(f"matched: {paper_galaxies} galaxies x {paper_samples} draws, shipped model and paper-size MAF "
+        f"(no rejection), {repeats} times each")
+    matched_ours, matched_paper = [], []
+    timed_ours, timed_paper = set(), set()  # (galaxies, draws per galaxy) each call returned
     with torch.no_grad():
-        paper.sample((10,), condition=ctx[:1])
-        t0 = time.perf_counter()
-        paper.sample((paper_samples,), condition=ctx)
-        dt_paper = time.perf_counter() - t0
-    paper_ms = 1000 * dt_paper / paper_galaxies * (samples / paper_samples)
-    ms = 1000 * dt / galaxies
+        paper.sample((10,), condition=ctx[:1])  # warm-up
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            drawn = sample_posteriors(model, x_matched, paper_samples, seed=seed, threads=threads).samples
+            matched_ours.append(1000 * (time.perf_counter() - t0) / paper_galaxies)
+            timed_ours.add((drawn.shape[0], drawn.shape[1]))  # (G, S, 11)
+            t0 = time.perf_counter()
+            drawn = paper.sample((paper_samples,), condition=ctx)
+            matched_paper.append(1000 * (time.perf_counter() - t0) / paper_galaxies)
+            timed_paper.add((drawn.shape[1], drawn.shape[0]))  # (S, G, 11)
+    if len(timed_ours) != 1 or len(timed_paper) != 1:
+        raise RuntimeError(f"repeats drew different sizes: {timed_ours}, {timed_paper}")
+    (g_ours, s_ours), (g_paper, s_paper) = timed_ours.pop(), timed_paper.pop()
+    ratios = [p / o for p, o in zip(matched_paper, matched_ours)]
+    ours = _median_and_range(ours_ms)
     return {
         "samples_per_galaxy": samples,
         "galaxies": galaxies,
-        "ms_per_galaxy": round(ms, 2),
+        "repeats": repeats,
+        "ms_per_galaxy": ours["median"],
+        "ms_per_galaxy_range": [ours["min"], ours["max"]],
+        "ms_per_galaxy_runs": ours["runs"],
         "accept_frac": round(float(post.accept_frac.mean()), 4),
         "accept_frac_min": round(float(post.accept_frac.min()), 4),
         "complete_galaxies": int((post.n_filled == samples).sum()),
         "model_sha256": model.sha256,
         "model_architecture": model.meta.get("architecture"),
-        "paper_ms_per_galaxy": round(paper_ms, 1),
-        "paper_galaxies": paper_galaxies,
-        "paper_samples_timed": paper_samples,
-        "speedup": round(paper_ms / ms, 1),
+        "matched": {
+            "ours": {"galaxies": int(g_ours), "samples_per_galaxy": int(s_ours),
+                     "ms_per_galaxy": _median_and_range(matched_ours)},
+            "paper_maf": {"galaxies": int(g_paper), "samples_per_galaxy": int(s_paper),
+                          "ms_per_galaxy": _median_and_range(matched_paper)},
+        },
+        "speedup": round(statistics.median(matched_paper) / statistics.median(matched_ours), 1),
+        "speedup_range": [round(min(ratios), 1), round(max(ratios), 1)],
         "goal_speedup": 100,
         "threads": threads,
         "sgemm_gflops": round(gflops, 1),
@@ -93,14 +132,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--galaxies", type=int, default=64)
     p.add_argument("--samples", type=int, default=10_000)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--paper-galaxies", type=int, default=1)
-    p.add_argument("--paper-samples", type=int, default=None,
-                   help="draws timed for the paper MAF (scaled to --samples; default: --samples)")
+    p.add_argument("--paper-galaxies", type=int, default=4, help="galaxies of the matched comparison")
+    p.add_argument("--paper-samples", type=int, default=1000, help="draws per galaxy of the matched comparison")
+    p.add_argument("--repeats", type=int, default=3, help="timed calls of each measurement")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sgemm-size", type=int, default=1024)
+    p.add_argument("--noise-model", default=None,
+                   help="noise model of the held-out galaxies: a shipped name or a path (default: the default)")
     args = p.parse_args(argv)
     result = run(args.model, args.galaxies, args.samples, args.threads, args.paper_galaxies, args.paper_samples,
-                 args.seed, args.sgemm_size)
+                 args.repeats, args.seed, args.sgemm_size, args.noise_model)
     json.dump(result, sys.stdout, indent=1)
     sys.stdout.write("\n")
     return 0
