@@ -19,8 +19,12 @@ import pandas as pd
 from ..sps.parameters import BOX_NAMES, N_BOX
 from .calibration import PP_LEVELS, central_interval_coverage
 
+#: Statuses whose draws are meant to be the posterior: the flow's as drawn (ok) or importance-reweighted,
+#: and a converged MCMC.
+TRUSTED_STATUSES: tuple[str, ...] = ("ok", "reweighted", "mcmc")
 
-def catalog_with_truth(catalog: str | Path, truth_path: str | Path, statuses: Sequence[str] = ("ok",)
+
+def catalog_with_truth(catalog: str | Path, truth_path: str | Path, statuses: Sequence[str] = TRUSTED_STATUSES
                        ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Catalog rows of ``statuses`` joined to the mock's truth, for galaxies whose θ reproduce their fluxes.
 
@@ -60,7 +64,7 @@ class TruthValidation:
     plane: pd.DataFrame
 
 
-def truth_validation(catalog: str | Path, truth_path: str | Path, statuses: Sequence[str] = ("ok",)
+def truth_validation(catalog: str | Path, truth_path: str | Path, statuses: Sequence[str] = TRUSTED_STATUSES
                      ) -> TruthValidation:
     """Recovery of log M* and p-p coverage of the stored draws of ``statuses`` against the truths."""
     from ..query import query_catalog
