@@ -11,7 +11,8 @@ What it measures, all in one process and one run:
   prior draws each repeat (θ box-uniform, z ~ U(1e-4, 0.2]); only the call is timed.
 * ``reference_seds_per_s``, ``speedup``, ``max_abs_dmag``: the independent scalar float64
   reference (``tests/reference_model.py``) on a small subset, and the largest |Δmag| between
-  it and the fast path on that subset.
+  it and the fast path on that subset; ``timed`` counts the SEDs each side ran (the speedup is a
+  ratio of per-SED rates).
 * ``sgemm_gflops`` / ``sgemm_gflops_model_shape``: torch float32 matmul throughput on this
   machine in the same run: a square product on torch's threads, and the model's own product
   shape run the way the engine runs its blocks (one single-threaded product per worker thread,
@@ -150,10 +151,12 @@ def run(
     model.photometry(*prior_draws(rng, min(n, 2048)), space="box")  # warm-up
     times = []
     first = None
+    seds_per_call = set()  # rows each timed call returned
     for r in range(repeats):
         box, z = prior_draws(rng, n)
         dt, out = time_photometry(model, box, z)
         times.append(dt)
+        seds_per_call.add(int(out.shape[0]))
         if first is None:
             first = (box, z, out)
         log(f"repeat {r + 1}/{repeats}: {n} SEDs in {dt:.3f} s ({n / dt:,.0f} SEDs/s)")
@@ -169,6 +172,7 @@ def run(
     for i in range(n_ref):
         ref_maggies[i] = ref.reference_sed(phys[i], z[i], table)["maggies"]
     ref_time = time.perf_counter() - t0
+    ref_timed = int(np.all(np.isfinite(ref_maggies), axis=1).sum())  # SEDs the reference returned
     reference_seds_per_s = n_ref / ref_time
     dmag_ref = np.abs(to_mag(maggies[:n_ref]) - to_mag(ref_maggies))
     log(f"reference: {n_ref} SEDs in {ref_time:.2f} s; max |dmag| {dmag_ref.max():.2e}")
@@ -236,6 +240,14 @@ def run(
         "n_reference": int(n_ref),
         "reference_seds_per_s": reference_seds_per_s,
         "speedup": seds_per_s / reference_seds_per_s,
+        "timed": {
+            # per SED rates: the fast path on whole calls of fresh draws, the scalar reference one
+            # SED at a time on the first n_reference draws of the first call (the draws
+            # max_abs_dmag compares)
+            "fast": {"seds_per_call": sorted(seds_per_call), "calls": len(times)},
+            "reference": {"seds": ref_timed, "draws": "first n_reference of the first fast call"},
+            "accuracy_seds": int(dmag_ref.shape[0]),
+        },
         "max_abs_dmag": float(dmag_ref.max()),
         "max_abs_dmag_per_band": [float(x) for x in dmag_ref.max(0)],
         "sgemm_gflops": sgemm["square"],
