@@ -11,6 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import nsa_fixtures as fx
+import table_fixtures as tf
+from table_fixtures import BANDS, column_map, sdss_per_band_frame, table_frame, write_sdss_fits, write_table
 from sedflow_dask.config import IngestConfig
 from sedflow_dask.ingest import IngestReason as R
 from sedflow_dask.ingest.core import ingest_frame
@@ -18,7 +20,6 @@ from sedflow_dask.ingest.readers import open_catalog, parse_column_map
 from sedflow_dask.photometry import COLOUR_PAIRS, FLUX_COLUMNS, IVAR_COLUMNS, flux_to_mag, sigma_mag_from_ivar
 from sedflow_dask.noise.model import load_noise_model
 
-BANDS = "ugriz"
 LOW_Q = np.full(len(COLOUR_PAIRS), -10.0)
 # written here from Blanton & Roweis (2007) and the NSA data model, not imported from the package
 AB_OFFSET = np.array([-0.04, 0.0, 0.0, 0.0, 0.02])
@@ -28,37 +29,12 @@ N = 12
 
 @pytest.fixture(scope="module")
 def sdss():
-    """A hand-made SDSS export: fluxes [SDSS nmgy], ivars, extinction [mag], z, RA/Dec, objID."""
-    rng = np.random.default_rng(3)
-    flux = rng.uniform(5.0, 300.0, (N, 5))
-    ivar = 1.0 / (flux * rng.uniform(0.005, 0.2, (N, 5))) ** 2
-    ext = np.array([0.21, 0.16, 0.11, 0.08, 0.06]) * rng.uniform(0.5, 2.0, (N, 1))
-    return {"objid": 1237650000000000000 + np.arange(N, dtype=np.int64) * 7919,
-            "ra": rng.uniform(0, 360, N), "dec": rng.uniform(-20, 70, N), "z": rng.uniform(0.01, 0.19, N),
-            "flux": flux, "ivar": ivar, "ext": ext,
-            "petro": flux * 1.1, "petro_ivar": ivar / 1.21}
+    return tf.make_sdss(N)
 
 
-def write_sdss_fits(path, s, *, petro=False, drop=()):
-    cols = {"OBJID": s["objid"], "RA": s["ra"], "DEC": s["dec"], "Z": s["z"].astype(np.float32),
-            "MODELFLUX": s["flux"], "MODELFLUX_IVAR": s["ivar"], "EXTINCTION": s["ext"]}
-    if petro:
-        cols |= {"PETROFLUX": s["petro"], "PETROFLUX_IVAR": s["petro_ivar"]}
-    cols = {k: v for k, v in cols.items() if k not in drop}
-    rec = np.zeros(N, dtype=[(k, v.dtype.str, v.shape[1:]) for k, v in cols.items()])
-    for k, v in cols.items():
-        rec[k] = v
-    return fx.write_fits(path, rec)
-
-
-def sdss_per_band_frame(s) -> pd.DataFrame:
-    """The same export as SkyServer writes CSV: per-band camelCase columns."""
-    data = {"objID": s["objid"], "ra": s["ra"], "dec": s["dec"], "z": s["z"].astype(np.float32).astype(np.float64)}
-    for k, b in enumerate(BANDS):
-        data[f"modelFlux_{b}"] = s["flux"][:, k]
-        data[f"modelFluxIvar_{b}"] = s["ivar"][:, k]
-        data[f"extinction_{b}"] = s["ext"][:, k]
-    return pd.DataFrame(data)
+@pytest.fixture(scope="module")
+def table():
+    return tf.make_table()
 
 
 def mags(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -155,49 +131,6 @@ def test_nsa_preset_applies_no_correction(tmp_path):
 
 
 # -- generic tables ------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def table():
-    """A generic catalog in nanomaggies, with sentinel rows at known places."""
-    rng = np.random.default_rng(9)
-    n = 30
-    f = rng.uniform(3.0, 400.0, (n, 5))
-    sig = f * rng.uniform(0.01, 0.1, (n, 5))
-    return {"ID": np.arange(100, 100 + n, dtype=np.int64) * 3, "RA": rng.uniform(0, 360, n),
-            "DEC": rng.uniform(-60, 60, n), "ZSPEC": rng.uniform(0.02, 0.18, n), "flux": f, "sigma": sig}
-
-
-def table_frame(t, form: str) -> pd.DataFrame:
-    data = {"ID": t["ID"], "RA": t["RA"], "DEC": t["DEC"], "ZSPEC": t["ZSPEC"]}
-    for k, b in enumerate(BANDS):
-        f, s = t["flux"][:, k], t["sigma"][:, k]
-        if form == "nmgy":
-            data[f"F_{b.upper()}"], data[f"IVAR_{b.upper()}"] = f, 1.0 / s**2
-        elif form == "jy":
-            data[f"F_{b.upper()}"], data[f"E_{b.upper()}"] = f * 3.631e-6, s * 3.631e-6
-        else:
-            data[f"MAG_{b.upper()}"] = 22.5 - 2.5 * np.log10(f)
-            data[f"MAGERR_{b.upper()}"] = 2.5 / np.log(10) * s / f
-    return pd.DataFrame(data)
-
-
-def column_map(form: str) -> str:
-    pairs = {"nmgy": ("flux", "F", "ivar", "IVAR"), "jy": ("flux", "F", "fluxerr", "E"),
-             "mag": ("mag", "MAG", "magerr", "MAGERR")}[form]
-    bands = ",".join(f"{pairs[0]}_{b}={pairs[1]}_{b.upper()},{pairs[2]}_{b}={pairs[3]}_{b.upper()}" for b in BANDS)
-    return f"id=ID,ra=RA,dec=DEC,z=ZSPEC,{bands}"
-
-
-def write_table(frame: pd.DataFrame, path, fmt: str):
-    if fmt == "csv":
-        frame.to_csv(path, index=False)
-    elif fmt == "parquet":
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=7)
-    else:
-        rec = frame.to_records(index=False)
-        fx.write_fits(path, np.asarray(rec, dtype=[(c, frame[c].dtype.str) for c in frame.columns]))
-    return path
-
-
 def table_config(form: str, **kw) -> IngestConfig:
     return IngestConfig(columns=parse_column_map(column_map(form)), flux_unit="jy" if form == "jy" else "nanomaggies",
                         **kw)
