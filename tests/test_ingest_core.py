@@ -176,7 +176,7 @@ def test_sanity_checks_catch_wrong_band_order():
     assert merge_summaries(parts) == summarise(bad)
     problems = sanity_problems(merge_summaries(parts), duplicate_nsaids=2, source="x.fits")
     assert any("median u - r" in p for p in problems)
-    assert any("2 NSAID values occur more than once" in p for p in problems)
+    assert any("2 galaxy ids (nsaid: NSAID, id column or row) occur more than once" in p for p in problems)
     assert any("below NSA's kcorrect error floor" in p for p in problems)
 
 

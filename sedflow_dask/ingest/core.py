@@ -261,7 +261,7 @@ def sanity_problems(summary: Mapping[str, Any], *, duplicate_nsaids: int = 0, so
     """The §3 ingest sanity checks that fail, as messages (empty when all pass).
 
     Median u − r over valid rows > 0.5 (catches a wrong band order); σ_m >= floor − 1e-4 where
-    w > 0 and f > 0; NSAID unique; >= 95 % of rows with finite positive r flux; no band without any finite
+    w > 0 and f > 0; galaxy ids unique; >= 95 % of rows with finite positive r flux; no band without any finite
     flux.
     """
     problems = []
@@ -275,7 +275,7 @@ def sanity_problems(summary: Mapping[str, Any], *, duplicate_nsaids: int = 0, so
             problems.append(f"{source}: {k} rows have sigma_{b} below NSA's kcorrect error floor {floor} mag; "
                             f"is the ivar column the floored NSA one?")
     if duplicate_nsaids:
-        problems.append(f"{source}: {duplicate_nsaids} NSAID values occur more than once")
+        problems.append(f"{source}: {duplicate_nsaids} galaxy ids (nsaid: NSAID, id column or row) occur more than once")
     if n and summary["finite_positive_r_flux"] < 0.95 * n:
         problems.append(f"{source}: only {summary['finite_positive_r_flux']} of {n} rows have a finite positive "
                         f"r-band flux (expected >= 95 %)")
