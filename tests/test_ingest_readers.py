@@ -12,7 +12,7 @@ import pytest
 
 import nsa_fixtures as fx
 import table_fixtures as tf
-from table_fixtures import BANDS, column_map, sdss_per_band_frame, table_frame, write_sdss_fits, write_table
+from table_fixtures import column_map, sdss_per_band_frame, table_frame, write_sdss_fits, write_table
 from sedflow_dask.config import IngestConfig
 from sedflow_dask.ingest import IngestReason as R
 from sedflow_dask.ingest.core import ingest_frame

@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..photometry import FLUX_COLUMNS, IVAR_COLUMNS
 from .core import DFLAGS_COLUMNS, RAW_COLUMNS, bad_positions
-from .flags import FlagLayout, has_flag_columns, resolve_flag_layout
+from .flags import FlagLayout, resolve_flag_layout
 from .schema import UGRIZ, ColumnInfo, FluxKind, NSASchema, check_column_types, detect_schema, name_map
 
 #: Header keywords (HDU 1, then HDU 0) and Parquet metadata keys naming the NSA version.
@@ -175,10 +175,6 @@ class NSAFile:
     @property
     def nrows(self) -> int:
         return self.table.nrows
-
-    def has_flags(self) -> bool:
-        """Whether the table itself carries SDSS flag columns (a user-augmented catalog)."""
-        return has_flag_columns(self.table.columns)
 
 
 def open_nsa(path: str | Path, flux: FluxKind = "sersic", *, need_dflags: bool = False) -> NSAFile:
