@@ -1,4 +1,5 @@
-"""Validation of posterior estimators: SBC, p-p coverage, TARP, recovery, MCMC reference widths, figures."""
+"""Validation of posterior estimators: SBC, p-p coverage, TARP, recovery, MCMC reference widths, a mock's
+catalog against its truths, the real-galaxy report, figures."""
 
 from .._lazy import lazy_exports
 
@@ -15,6 +16,12 @@ _EXPORTS = {
     "mcmc_reference": ".reference",
     "load_mcmc_reference": ".reference",
     "save_mcmc_reference": ".reference",
+    "RealReport": ".real_report",
+    "kcorrect_masses": ".real_report",
+    "load_report_frame": ".real_report",
+    "TruthValidation": ".truth",
+    "catalog_with_truth": ".truth",
+    "truth_validation": ".truth",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
