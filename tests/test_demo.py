@@ -43,20 +43,21 @@ def _demo(cwd, args) -> subprocess.CompletedProcess:
                           timeout=600)
 
 
-@pytest.fixture(scope="module")
-def real_run(tmp_path_factory):
-    d = tmp_path_factory.mktemp("demo_real")
-    res = _demo(d, REAL_ARGS)
+def _first_run(tmp_path_factory, name: str, args: list[str]) -> tuple[Path, subprocess.CompletedProcess]:
+    d = tmp_path_factory.mktemp(name)
+    res = _demo(d, args)
     assert res.returncode == 0, res.stderr[-3000:]
     return d, res
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory):
+    return _first_run(tmp_path_factory, "demo_real", REAL_ARGS)
 
 
 @pytest.fixture(scope="module")
 def mock_run(tmp_path_factory):
-    d = tmp_path_factory.mktemp("demo_mock")
-    res = _demo(d, MOCK_ARGS)
-    assert res.returncode == 0, res.stderr[-3000:]
-    return d, res
+    return _first_run(tmp_path_factory, "demo_mock", MOCK_ARGS)
 
 
 def _sql(catalog: Path, sql: str) -> pd.DataFrame:

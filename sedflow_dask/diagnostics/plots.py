@@ -98,6 +98,16 @@ def plot_recovery(truth: dict[str, np.ndarray], median: dict[str, np.ndarray], l
     return path
 
 
+def _save_titled(plt, fig, title: str, path: Path, dpi: int) -> Path:
+    """Title, lay out, write (creating the directory) and close a figure."""
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return Path(path)
+
+
 def _status_scatter(ax, frame, x: str, y: str) -> None:
     """Points coloured by status (whatever statuses occur), the commonest drawn first and smallest."""
     statuses = frame["status"].astype(str).value_counts()
@@ -108,7 +118,7 @@ def _status_scatter(ax, frame, x: str, y: str) -> None:
     ax.legend(fontsize=7, markerscale=3)
 
 
-def plot_truth_validation(validation, path: Path, title: str) -> Path:
+def plot_truth_validation(validation, path: Path, title: str, dpi: int = 80) -> Path:
     """log M* recovery, p-p coverage of the stored draws, and the M*–SFR plane of a mock's catalog.
 
     Args:
@@ -141,15 +151,10 @@ def plot_truth_validation(validation, path: Path, title: str) -> Path:
     _status_scatter(axes[2], validation.plane, "log_mstar_p50", "log_sfr_1gyr_p50")
     axes[2].set(xlabel=r"log $M_*$ (posterior median)", ylabel="log SFR over 1 Gyr [M$_\\odot$/yr]",
                 title="the catalog's M*-SFR plane")
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return Path(path)
+    return _save_titled(plt, fig, title, path, dpi)
 
 
-def plot_real_report(report, path: Path, title: str) -> Path:
+def plot_real_report(report, path: Path, title: str, dpi: int = 80) -> Path:
     """Six panels of a real-galaxy report: log M* against kcorrect, the offset's distribution, the
     predictive χ² against χ²(5), the M*–SFR plane with the star-forming ridge, sSFR against u − r
     next to the prior's, and the posterior-to-prior width ratios.
@@ -228,9 +233,4 @@ def plot_real_report(report, path: Path, title: str) -> Path:
     for i, v in enumerate(values):
         ax.text(v if np.isfinite(v) else 0, i, f" {v:.2f}", va="center", fontsize=8)
     ax.set(xlim=(0, 1.2), xlabel="median posterior / prior width (16-84%)", title="what the data constrain")
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return Path(path)
+    return _save_titled(plt, fig, title, path, dpi)
