@@ -316,11 +316,12 @@ config = dataclasses.replace(config, sample=dataclasses.replace(config.sample, n
 demo = run_demo(config, n=N_MOCK, mock=True, workdir=WORKDIR / "mock", out=WORKDIR / "catalogs" / "mock",
                 cluster=ClusterConfig(n_workers=WORKERS, dashboard_address=":0"), progress=False, stream=None)
 check = truth_validation(demo.catalog, demo.truth)
-show(plot_truth_validation(check, WORKDIR / "mock_validation.png", title=f"{N_MOCK} mock galaxies against their truths"))
+show(plot_truth_validation(check, WORKDIR / "mock_validation.png", title=f"{N_MOCK} mock galaxies, truths"))
 _, draws, theta = catalog_with_truth(demo.catalog, demo.truth)
 m = check.metrics
 print(f"{m['n_galaxies']} galaxies ({'/'.join(m['statuses'])}); median |log M* - truth| "
-      f"{m['log_mstar_median_abs_error']:.3f} dex; binomial sigma of a 68% coverage: {m['coverage_binomial_sigma']['68']:.3f}")
+      f"{m['log_mstar_median_abs_error']:.3f} dex; binomial sigma of a 68% coverage: "
+      f"{m['coverage_binomial_sigma']['68']:.3f}")
 result = pd.DataFrame({"coverage_68": m["coverage_box"]["68"], "coverage_95": m["coverage_box"]["95"],
                        "sbc_ks_p": dict(zip(BOX_NAMES, sbc_ks_pvalues(draws, theta)))})
 assert m["n_galaxies"] > 0

@@ -168,7 +168,8 @@ def test_real_run_prints_where_everything_is_and_the_next_commands_work(real_run
     d, res = real_run
     out = res.stdout
     for text in ("catalogs/demo/", "demo/real_report.png", "demo/real_report.json", "demo/blue_massive.csv",
-                 "next:", "sedflow query catalogs/demo", "sedflow cone catalogs/demo", "sedflow resample catalogs/demo"):
+                 "next:", "sedflow query catalogs/demo", "sedflow cone catalogs/demo",
+                 "sedflow resample catalogs/demo"):
         assert text in out, text
     counts = json.loads((d / "demo" / "real_report.json").read_text())["counts"]["status_counts"]
     line = next(x for x in out.splitlines() if "galaxies -> " in x and "catalogs/demo" in x)
@@ -270,7 +271,8 @@ def test_readme_demo_numbers_are_the_recorded_reports():
         f"{real['constraint']['ssfr_vs_u_r']['pearson']:+.2f}", f"{real['run']['wall_s'] / 60:.1f} min",
         f"{real['fallback']['left_by_cap']:,}",
         f"{mock['log_mstar_median_abs_error']:.2f} dex",
-        f"{100 * min(mock['coverage_box']['68'].values()):.0f}–{100 * max(mock['coverage_box']['68'].values()):.0f} %",
+        "{:.0f}–{:.0f} %".format(100 * min(mock["coverage_box"]["68"].values()),
+                                 100 * max(mock["coverage_box"]["68"].values())),
     ]
     missing = [e for e in expected if e not in section]
     assert not missing, f"README demo section lacks {missing} (from docs/results/*.json)"

@@ -214,8 +214,8 @@ def plot_real_report(report, path: Path, title: str, dpi: int = 80) -> Path:
     ssfr = f["log_ssfr_p50"].to_numpy()
     sel = np.isfinite(ssfr)
     prior_ur = report.prior.mag[:, 0] - report.prior.mag[:, 2]
-    ax.scatter(prior_ur, report.prior.derived["log_ssfr_1gyr"], s=1, color="0.7", alpha=0.4, label="prior draws (truth)",
-               rasterized=True)
+    ax.scatter(prior_ur, report.prior.derived["log_ssfr_1gyr"], s=1, color="0.7", alpha=0.4,
+               label="prior draws (truth)", rasterized=True)
     ax.scatter(f["u_r"].to_numpy()[sel], ssfr[sel], s=2, color="C0", alpha=0.5, label="posterior medians",
                rasterized=True)
     corr = s["constraint"]["ssfr_vs_u_r"]["pearson"]

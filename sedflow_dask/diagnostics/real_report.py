@@ -229,9 +229,11 @@ def main_sequence(log_mstar, log_sfr, *, mass_range: tuple[float, float] = MS_MA
     for lo, hi in zip(edges[:-1], edges[1:]):
         b = sel & (m >= lo) & (m < hi)
         if b.sum() >= min_per_bin:
-            bins.append({"log_mstar": float((lo + hi) / 2), "n": int(b.sum()), "log_sfr_median": float(np.median(s[b]))})
-    out: dict[str, Any] = {"mass_range": list(mass_range), "min_log_ssfr": min_log_ssfr, "n_in_range": int(in_range.sum()),
-                           "n_star_forming": int(sel.sum()), "bins": bins, "slope": None, "sfr_at_1e10": None,
+            bins.append({"log_mstar": float((lo + hi) / 2), "n": int(b.sum()),
+                         "log_sfr_median": float(np.median(s[b]))})
+    out: dict[str, Any] = {"mass_range": list(mass_range), "min_log_ssfr": min_log_ssfr,
+                           "n_in_range": int(in_range.sum()), "n_star_forming": int(sel.sum()), "bins": bins,
+                           "slope": None, "sfr_at_1e10": None,
                            "scatter": None}
     if len(bins) >= 2:
         x = np.array([b["log_mstar"] for b in bins]) - 10.0
