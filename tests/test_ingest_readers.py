@@ -230,3 +230,28 @@ def test_bad_files_are_refused_by_format(table, tmp_path):
     (tmp_path / "blob.bin").write_bytes(bytes(range(256)) * 4)
     with pytest.raises(ValueError, match="neither FITS .* nor a CSV"):
         open_catalog(tmp_path / "blob.bin")
+
+
+def test_command_line_and_config_file_reach_the_readers(sdss, table, tmp_path):
+    from sedflow_dask.cli import build_parser
+    from sedflow_dask.config import load_config
+    from sedflow_dask.ingest.cli import ingest_options
+
+    export = write_sdss_fits(tmp_path / "e.fits", sdss)
+    args = build_parser().parse_args(["ingest", str(export), "--out", "o", "--no-extinction", "--no-error-floors",
+                                      "--flux", "model"])
+    config, path = ingest_options(args, IngestConfig())
+    assert (config.extinction, config.ab_offsets, config.error_floors, config.sdss_flux) == (False, True, False, "model")
+    c = open_catalog(path, config).provenance()["corrections"]
+    assert (c["extinction"], c["ab_offsets"], c["error_floors"]) == (False, True, False)
+    # the [ingest.columns] table of a config file is the column map
+    path = write_table(table_frame(table, "jy"), tmp_path / "t.csv", "csv")
+    toml = tmp_path / "run.toml"
+    toml.write_text('[ingest]\nflux_unit = "jy"\n[ingest.columns]\n'
+                    + "".join(f'{k} = "{v}"\n' for k, v in parse_column_map(column_map("jy")).items()))
+    reader = open_catalog(path, load_config(str(toml)).ingest)
+    assert reader.preset == "table" and reader.provenance()["flux_unit"] == "jy"
+    np.testing.assert_allclose(reader.read_frame(0, 5)[list(FLUX_COLUMNS)].to_numpy(), table["flux"][:5], rtol=1e-12)
+    args = build_parser().parse_args(["ingest", "--dataset", "kcorrect-sdss", "--out", "o"])
+    config, path = ingest_options(args, IngestConfig())
+    assert (config.preset, config.sdss_flux) == ("sdss", "model") and path.name == "gst_tests_small.fits"
