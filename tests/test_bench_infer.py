@@ -14,10 +14,19 @@ def test_bench_infer_prints_json(capsys, tmp_path):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     assert mod.main(["--galaxies", "300", "--samples", "100", "--workers", "1", "--workdir", str(tmp_path),
-                     "--sgemm-size", "128"]) == 0
+                     "--sgemm-size", "128", "--scaling", "300"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["galaxies"] >= 300 and data["samples_per_galaxy"] == 100 and data["workers"] == 1
-    assert data["galaxies_per_s"] > 0 and data["wall_s"] > 0 and data["sgemm_gflops"] > 0
-    assert abs(data["galaxies_per_s"] - data["galaxies"] / data["wall_s"]) < 0.02 * data["galaxies_per_s"]
-    assert sum(data["status_counts"].values()) == data["galaxies"]
+    assert data["rows"] >= 300 and data["samples_per_galaxy"] == 100 and data["workers"] == 1
+    counts = data["status_counts"]
+    assert sum(counts.values()) == data["rows"]
+    # the rate counts the galaxies that went through the flow, not the cut and bad rows
+    assert data["galaxies_inferred"] == sum(counts.get(s, 0) for s in ("ok", "timeout", "mcmc"))
+    assert 0 < data["galaxies_inferred"] < data["rows"] and counts.get("bad_input", 0) > 0
+    assert data["galaxies_per_s"] > 0 and data["rows_per_s"] > data["galaxies_per_s"]
+    assert data["wall_s_without_cluster_start"] > 0 and data["cluster_start_s"] > 0 and data["sgemm_gflops"] > 0
+    # 1 vs 2 workers: both sides inferred the same galaxies with the same draws
+    one, two = data["scaling"]["1_worker"], data["scaling"]["2_workers"]
+    assert (one["workers"], two["workers"]) == (1, 2)
+    assert (one["galaxies_inferred"], one["samples_per_galaxy"]) == (two["galaxies_inferred"], two["samples_per_galaxy"])
+    assert one["galaxies_inferred"] == data["galaxies_inferred"]  # the same cached catalog as the main run
     assert (tmp_path / "catalog_main" / "hats.properties").exists()
