@@ -114,8 +114,11 @@ def test_cli_refuses_bad_input_before_starting_a_cluster(table, tmp_path, capsys
     csv_as_fits = tmp_path / "catalog.fits"
     tf.table_frame(table, "nmgy").to_csv(csv_as_fits, index=False)
     sdss = tf.write_sdss_fits(tmp_path / "export.fits", tf.make_sdss(20), petro=True)
+    truncated = tmp_path / "truncated.fits"
+    truncated.write_bytes(sdss.read_bytes()[:-2880])
     cases = [
         ([str(csv_as_fits)], "is named like a FITS file but is not one"),
+        ([str(truncated)], "truncated.fits is truncated"),
         ([str(sdss)], "ambiguous: it has 2 kinds of SDSS fluxes"),
         ([str(sdss), "--flux", "model", "--flags", str(sdss)], "apply to the nsa preset"),
         ([str(tmp_path / "t.csv"), "--preset", "table", "--columns", "id=ID,z=ZSPEC"], "does not exist"),
@@ -146,7 +149,9 @@ def test_infer_refuses_a_catalog_flagged_with_another_noise_model(client, table,
     ingested = tmp_path / "ingested"
     rc = main(["ingest", str(path), "--columns", tf.column_map("nmgy"), "--noise-model", other, "--out", str(ingested),
                "--scheduler", client.scheduler.address, "--no-progress"])
-    assert rc == 0, capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "t.parquet: preset table (detected from the column map): parquet read through the column map" in err
     assert read_provenance(ingested)["noise_model"]["source"] == other
     out = tmp_path / "catalog"
     rc = main(["infer", str(ingested), "--out", str(out), "--samples", "50", "--no-fallback", "--no-progress"])
