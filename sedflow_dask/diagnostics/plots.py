@@ -178,7 +178,7 @@ def plot_real_report(report, path: Path, title: str, dpi: int = 80) -> Path:
     mass = s["log_mstar_vs_kcorrect"]
     ax.set(xlim=lim, ylim=lim, xlabel=r"kcorrect log $M_*$ formed (intsfh) [M$_\odot$]",
            ylabel=r"sedflow log $M_*$ formed (posterior median)",
-           title=f"{mass['n']:,} galaxies: median offset {mass['median']:+.3f}, NMAD {mass['nmad']:.3f} dex")
+           title=f"log M*: offset {mass['median']:+.3f}, NMAD {mass['nmad']:.3f} dex ({mass['n']:,})")
     ax = axes[0, 1]
     d = (mo - mk)[ok]
     ax.hist(d, bins=np.linspace(-1, 1, 81), histtype="step", color="C0")
@@ -220,7 +220,7 @@ def plot_real_report(report, path: Path, title: str, dpi: int = 80) -> Path:
                rasterized=True)
     corr = s["constraint"]["ssfr_vs_u_r"]["pearson"]
     prior_corr = s["constraint"]["prior_ssfr_vs_u_r"]["pearson"]
-    ax.set(xlim=(0.5, 3.5), ylim=(-13, -8.5), xlabel="u - r [mag, observed]", ylabel=r"log sSFR (1 Gyr) [yr$^{-1}$]",
+    ax.set(xlim=(0.5, 4.0), ylim=(-13, -8.5), xlabel="u - r [mag, observed]", ylabel=r"log sSFR (1 Gyr) [yr$^{-1}$]",
            title=f"sSFR vs u-r: r = {corr if corr is not None else float('nan'):.2f} "
                  f"(prior: {prior_corr if prior_corr is not None else float('nan'):.2f})")
     ax.legend(fontsize=7, markerscale=4)
