@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from ..config import FallbackConfig, SamplingConfig
 from ..fallback import fallback_reasons, fluxes_from_mags, run_fallback
-from ..photometry import MAG_COLUMNS, SIGMA_COLUMNS
+from ..photometry import MAG_COLUMNS, SIGMA_COLUMNS, mag_to_flux
 from ..posterior import PosteriorModel, galaxy_seeds, sample_posteriors
 from ..sps.parameters import N_BOX
 from .core import (
@@ -159,8 +159,8 @@ def infer_flow(frame: pd.DataFrame, posterior: PosteriorModel, sps_model, *, see
     """Flow posteriors for the usable rows of one pixel, and which of them need the fallback.
 
     Rows whose ingest bits mark bad input or a flag cut get no posterior; a row with a
-    non-finite magnitude, σ ≤ 0 or z outside the prior's (0, 0.2] but no such bit (not produced
-    by ``sedflow ingest``) is "bad_input" too. Galaxy seeds derive from (``seed``, nsaid) (data-contracts §7).
+    non-finite magnitude or one with no positive finite flux, σ ≤ 0 or z outside the prior's
+    (0, 0.2] but no such bit (not produced by ``sedflow ingest``) is "bad_input" too. Galaxy seeds derive from (``seed``, nsaid) (data-contracts §7).
     """
     check_input_frame(frame, source)
     inputs = {c: frame[c].to_numpy() for c in INPUT_COLUMNS}
@@ -171,6 +171,9 @@ def infer_flow(frame: pd.DataFrame, posterior: PosteriorModel, sps_model, *, see
     x = np.column_stack([mag, sig, z])
     status = input_status(inputs["ingest_reason"])
     finite = np.all(np.isfinite(x), axis=1) & np.all(sig > 0, axis=1) & (z > 0) & (z <= posterior.prior.z_max)
+    with np.errstate(over="ignore"):  # a finite magnitude of 1e300 is no flux, -1e300 an infinite one
+        flux = mag_to_flux(mag)
+    finite &= np.all(np.isfinite(flux) & (flux > 0), axis=1)
     status[(status == None) & ~finite] = "bad_input"  # noqa: E711 (object array)
     usable = np.flatnonzero(status == None)  # noqa: E711
     seeds = galaxy_seeds(seed, inputs["nsaid"])
