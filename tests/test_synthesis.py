@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -47,3 +49,15 @@ def test_blocks_threads_and_order_do_not_change_results():
     np.testing.assert_allclose(base.photometry(theta[perm], z[perm], space="box"), ref[perm], rtol=1e-13)
     one = base.photometry(theta[17:18], z[17:18], space="box")
     np.testing.assert_allclose(one, ref[17:18], rtol=1e-12)
+
+
+def test_the_engine_leaves_warning_filters_alone_and_keeps_torchs_csr_note_quiet():
+    """No process-wide filter is installed, and torch's one-time CSR-layout note does not reach the user."""
+    code = ("import warnings\n"
+            "from sedflow_dask.sps import photometry_from_sfh\n"
+            "photometry_from_sfh([0.0, 1.0, 3.0], [1e9, 2e9], 0.02, 0.05)\n"
+            "ours = [f for f in warnings.filters if f[1] is not None and 'Sparse CSR' in f[1].pattern]\n"
+            "assert not ours, ours\n")
+    out = subprocess.run([sys.executable, "-W", "default", "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "beta state" not in out.stderr

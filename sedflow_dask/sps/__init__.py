@@ -21,8 +21,8 @@ _EXPORTS = {
     "ExtraPopulation": ".synthesis",
     "Populations": ".synthesis",
     "SpectralSynthesis": ".synthesis",
-    "photometry_from_sfh": ".synthesis",
-    "spectrum_from_sfh": ".synthesis",
+    "photometry_from_sfh": ".tabulated_sfh",
+    "spectrum_from_sfh": ".tabulated_sfh",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -215,8 +215,18 @@ class SpectralSynthesis:
         self.zeta_nodes = np.log10(table.z_abs / table.zsun)
         self.zeta_shift = float(np.log10(metallicity_reference or table.zsun))
         self.young_node = table.age_yr <= young_age_yr * (1 + 1e-9)
+        self.metallicity_range = metallicity_range
+        self.group = group
+        lum = self._prepare_wavelengths(wave_step_factor, z_max)
+        self._prepare_shared_bins(lum)
+        self._prepare_dust()
+        self._prepare_bands(z_max, filter_dz, zeropoint)
+        _quiet_csr_warning()
 
-        lum, edges = _coarsen_table(table, wave_step_factor)
+    def _prepare_wavelengths(self, wave_step_factor: int, z_max: float) -> np.ndarray:
+        """The (coarsened) wavelength grid and the redshifts it covers; returns the table's
+        luminosities (A, J, W) [L_sun/Å] on that grid. ValueError when ugriz leave it below ``z_max``."""
+        lum, edges = _coarsen_table(self.table, wave_step_factor)
         self.wave_edges = edges
         self.wave = 0.5 * (edges[1:] + edges[:-1])
         z_lo, z_hi = observed_coverage_limit(edges[0], edges[-1])
@@ -224,10 +234,13 @@ class SpectralSynthesis:
         if z_max > z_hi:
             raise ValueError(f"the SSP table's wavelength range covers ugriz only up to z = {z_hi:.4f}")
         self.z_min_covered, self.z_max = z_lo, float(z_max)
+        return lum
 
-        # Shared bins: age weights (K, A), split by node youth, contracted with the table.
+    def _prepare_shared_bins(self, lum: np.ndarray) -> None:
+        """Age weights (K, A) of the shared bins, split by node youth and contracted with the
+        table (A, J, W) into the young and old bin tables, plus the sparse-product table."""
         centres = 0.5 * (self.bin_edges[1:] + self.bin_edges[:-1])
-        if age_rule == "centre":
+        if self.age_rule == "centre":
             pw = age_point_weights(self.log_age, centres * 1e9)
             wage = np.zeros((centres.size, self.log_age.size))
             np.put_along_axis(wage, pw.index, pw.weight, axis=1)
@@ -238,25 +251,36 @@ class SpectralSynthesis:
         old_w = wage * ~self.young_node
         self.young_bins = np.nonzero(young_w.sum(1) > 0)[0]
         self.old_bins = np.nonzero(old_w.sum(1) > 0)[0]
+        # The products read young bins as a prefix and old bins as a suffix of the shared bins,
+        # which holds when bins and table ages both increase.
+        n_bins = wage.shape[0]
+        if (not np.array_equal(self.young_bins, np.arange(self.young_bins.size)) or self.old_bins.size == 0
+                or not np.array_equal(self.old_bins, np.arange(self.old_bins[0], n_bins))):
+            raise ValueError(f"the shared bins' young ({self.young_bins.tolist()}) and old ({self.old_bins.tolist()}) "
+                             f"bins must be a prefix and a suffix of the {n_bins} bins: bin edges and table ages "
+                             f"must increase")
         n_j, n_w = lum.shape[1], lum.shape[2]
         self.n_z = n_j
-        self.metallicity_range = metallicity_range
-        used = self._used_nodes(metallicity_range)
+        used = self._used_nodes(self.metallicity_range)
         t_young = np.einsum("ka,ajw->kjw", young_w[self.young_bins], lum[:, used]).reshape(-1, n_w)
         t_old = np.einsum("ka,ajw->kjw", old_w[self.old_bins], lum[:, used]).reshape(-1, n_w)
-        self._t_young = torch.as_tensor(t_young, dtype=dtype)
-        self._t_old = torch.as_tensor(t_old, dtype=dtype)
+        self._t_young = torch.as_tensor(t_young, dtype=self.dtype)
+        self._t_old = torch.as_tensor(t_old, dtype=self.dtype)
         self._n_used_nodes = int(used.size)
-        self.group = group
+        self._zeta_nodes_t = torch.as_tensor(self.zeta_nodes, dtype=self.dtype)
+        self._first_node = int(used[0])
         # Rows of the sparse product: the native table (row a*J + j), then the group's tables.
         sparse_rows = [lum.reshape(-1, n_w)]
-        if group is not None:
-            self._group_u, group_young, group_old = self._tabulate_group(group, young_w, old_w, lum)
+        if self.group is not None:
+            self._group_u, group_young, group_old = self._tabulate_group(self.group, young_w, old_w, lum)
             self._group_young_row = sparse_rows[0].shape[0]
             self._group_old_row = self._group_young_row + self._group_u.size
             sparse_rows += [group_young, group_old]
-        self._t_sparse = torch.as_tensor(np.concatenate(sparse_rows), dtype=dtype)
+        self._t_sparse = torch.as_tensor(np.concatenate(sparse_rows), dtype=self.dtype)
 
+    def _prepare_dust(self) -> None:
+        """The diffuse-dust curve terms on the grid (and their Chebyshev form) and the birth-cloud shape."""
+        dtype = self.dtype
         a, b, ell = diffuse_curve_terms(self.wave)
         self._dust_a = torch.as_tensor(a, dtype=dtype)
         self._dust_b = torch.as_tensor(b, dtype=dtype)
@@ -264,19 +288,16 @@ class SpectralSynthesis:
         self._bc_shape = torch.as_tensor(LAMBDA_V / self.wave, dtype=dtype)
         cheb = _chebyshev_dust_curve(a, b, ell)
         self._dust_cheb = None if cheb is None else torch.as_tensor(cheb, dtype=dtype)
-        self._zeta_nodes_t = torch.as_tensor(self.zeta_nodes, dtype=dtype)
-        self._first_node = int(used[0])
-        # Youth only depends on age, and bins are age-ordered: young bins form a prefix, old a suffix.
-        assert np.array_equal(self.young_bins, np.arange(self.young_bins.size))
-        assert np.array_equal(self.old_bins, np.arange(self.old_bins[0], wage.shape[0]))
 
+    def _prepare_bands(self, z_max: float, filter_dz: float, zeropoint: str) -> None:
+        """The ugriz weights on the grid at redshift nodes up to ``z_max``, paired node by node."""
         bands = band_weight_table(self.wave, z_max + filter_dz, filter_dz, zeropoint)
         self.bands = bands.bands
         self._filter_dz = bands.dz
         self._n_filter_z = bands.z_grid.size
         # Pair each redshift node with the next so that one product gives both interpolants.
         pair = np.concatenate([bands.table[:-1], bands.table[1:]], axis=2)  # (nz-1, W, 2*nb)
-        self._band_pairs = torch.as_tensor(pair, dtype=dtype)
+        self._band_pairs = torch.as_tensor(pair, dtype=self.dtype)
         # Rest wavelengths each redshift cell's bands see: a block of galaxies sorted by z only
         # needs the union of its cells' ranges (~15 % of the grid is unseen at any one z).
         seen = np.any(pair != 0, axis=2)
@@ -576,8 +597,6 @@ class SpectralSynthesis:
         return surv
 
 
-# The sparse products used here (CSR @ dense on CPU) are stable; torch only flags the layout as beta.
-warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
 
 @dataclass(frozen=True)
 class _ExtraSlots:
@@ -597,7 +616,25 @@ class _ExtraSlots:
                           else torch.full((n,), n * s_young, dtype=torch.int64)])
         cols = torch.as_tensor(np.concatenate([self.young_rows.ravel(), self.old_rows.ravel()]))
         values = torch.as_tensor(np.concatenate([self.young_w.ravel(), self.old_w.ravel()]), dtype=dtype)
-        return torch.sparse_csr_tensor(crow, cols, values, size=(2 * n, n_cols), check_invariants=False)
+        return _csr_tensor(crow, cols, values, (2 * n, n_cols))
+
+
+@functools.lru_cache(maxsize=1)
+def _quiet_csr_warning() -> None:
+    """Build one CSR tensor under a scoped filter, once per process, outside any worker thread.
+
+    torch warns once per process that the CSR layout is beta; the CSR @ dense products used here
+    are stable, so that warning says nothing to a user. Taking it here keeps it out of their
+    programs without a process-wide filter (a filter scoped inside the threaded products would
+    race on the global filter list).
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+        _csr_tensor(torch.tensor([0, 1]), torch.tensor([0]), torch.tensor([1.0]), (1, 1))
+
+
+def _csr_tensor(crow: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    return torch.sparse_csr_tensor(crow, cols, values, size=size, check_invariants=False)
 
 
 def unsort(values: np.ndarray, order: np.ndarray) -> np.ndarray:
@@ -620,81 +657,3 @@ def _take_dust(dust: Dust | None, order: np.ndarray | slice) -> Dust | None:
     if dust is None:
         return None
     return Dust(dust.tau_bc[order], dust.tau_ism[order], dust.n_dust[order])
-
-
-# --------------------------------------------------------------------------- tabulated SFHs
-def _as_rows(values, n: int, k: int, name: str) -> np.ndarray:
-    arr = np.asarray(values, dtype=np.float64)
-    if arr.ndim == 0:
-        arr = np.full((n, k), float(arr))
-    elif arr.ndim == 1:
-        arr = arr[None, :]
-    if arr.shape == (1, k) and n > 1:
-        arr = np.broadcast_to(arr, (n, k))
-    if arr.shape != (n, k):
-        raise ValueError(f"{name} must have shape ({n}, {k}) (galaxies, bins); got {np.shape(values)}")
-    return np.ascontiguousarray(arr)
-
-
-def _tabulated_inputs(bin_edges, mass_formed, metallicity, z, dust):
-    edges = np.asarray(bin_edges, dtype=np.float64)
-    if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0) or edges[0] < 0:
-        raise ValueError("bin_edges must be increasing lookback times [Gyr], starting at >= 0")
-    k = edges.size - 1
-    zz = np.atleast_1d(np.asarray(z, dtype=np.float64))
-    mass = np.asarray(mass_formed, dtype=np.float64)
-    n = max(zz.size, mass.shape[0] if mass.ndim == 2 else 1)
-    if zz.size == 1 and n > 1:
-        zz = np.full(n, zz[0])
-    pops = Populations(_as_rows(mass, n, k, "mass_formed"), _as_rows(metallicity, n, k, "metallicity"))
-    if dust is not None and not isinstance(dust, Dust):
-        dust = Dust(*(np.broadcast_to(np.asarray(dust[key], dtype=np.float64), (n,)).copy()
-                      for key in ("tau_bc", "tau_ism", "n_dust")))
-    return edges, pops, zz, dust
-
-
-@functools.lru_cache(maxsize=8)
-def _engine_for(table: SSPTable, edges: tuple[float, ...], options: tuple) -> SpectralSynthesis:
-    return SpectralSynthesis(table, np.asarray(edges), **dict(options))
-
-
-def photometry_from_sfh(bin_edges, mass_formed, metallicity, z, *, dust=None, table: SSPTable | None = None,
-                        cosmology: str = "Planck13", lsun_erg_s: float | None = None,
-                        age_rule: str = "centre", zeropoint: str = "speclite") -> np.ndarray:
-    """SDSS ugriz AB maggies (N, 5) of arbitrary tabulated star-formation histories.
-
-    Args:
-        bin_edges: (K+1,) lookback-bin edges [Gyr], shared by all galaxies.
-        mass_formed: (N, K) or (K,) M_sun formed in each bin.
-        metallicity: (N, K), (K,) or scalar absolute metal mass fraction Z in each bin (looked up
-            in the table at Z itself, linear in log Z, clamped at the table's ends).
-        z: (N,) or scalar redshift, 0 < z <= 0.2.
-        dust: None, a :class:`Dust`, or a mapping with ``tau_bc``, ``tau_ism``, ``n_dust``
-            (scalars or (N,)): birth clouds act on table ages <= 10 Myr, the KC13 screen on all.
-        table: SSP table (default: the shipped BC03 table).
-        cosmology: astropy built-in cosmology name for the luminosity distance.
-        lsun_erg_s: L_sun [erg/s] converting the table's L_sun/Å; None = the table's own.
-        age_rule: "centre" (one SSP at each bin's centre) or "average" (time-averaged).
-        zeropoint: AB normalisation, "speclite" or "exact" (see :mod:`sedflow_dask.sps.filters`).
-    """
-    from .ssp_table import load_ssp_table
-
-    table = table if table is not None else load_ssp_table()
-    edges, pops, zz, dust = _tabulated_inputs(bin_edges, mass_formed, metallicity, z, dust)
-    options = (("age_rule", age_rule), ("cosmology", cosmology), ("lsun_erg_s", lsun_erg_s),
-               ("zeropoint", zeropoint))
-    return _engine_for(table, tuple(edges.tolist()), options).photometry(pops, zz, dust)
-
-
-def spectrum_from_sfh(bin_edges, mass_formed, metallicity, *, dust=None, table: SSPTable | None = None,
-                      age_rule: str = "centre") -> tuple[np.ndarray, np.ndarray]:
-    """Rest-frame spectra of tabulated SFHs: (wave (W,) [Å], L (N, W) [L_sun/Å]).
-
-    Arguments as :func:`photometry_from_sfh`; redshift and cosmology do not enter rest-frame spectra.
-    """
-    from .ssp_table import load_ssp_table
-
-    table = table if table is not None else load_ssp_table()
-    edges, pops, _, dust = _tabulated_inputs(bin_edges, mass_formed, metallicity, 0.1, dust)
-    engine = _engine_for(table, tuple(edges.tolist()), (("age_rule", age_rule),))
-    return engine.wave.copy(), engine.rest_spectra(pops, dust)
