@@ -20,13 +20,10 @@ matched in variance, σ = π/√3, covers 71.9 % of the logistic within ±1σ an
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import torch
 from scipy.special import ndtri
 
-ThetaTransform = Literal["none", "logit", "probit"]
 THETA_TRANSFORMS: tuple[str, ...] = ("none", "logit", "probit")
 #: Unit-interval clip before the logit/probit, so box edges map to finite values (±13.8 / ±4.75).
 LOGIT_EPS = 1e-6
