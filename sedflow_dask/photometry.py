@@ -17,9 +17,6 @@ N_BANDS = len(BANDS)
 NMGY_ZEROPOINT = 22.5
 #: 2.5 / ln(10): d(mag) / d(ln flux).
 MAG_PER_LN = 2.5 / np.log(10.0)
-#: NSA's kcorrect error floors for ugriz [mag], added in quadrature where ivar > 0
-#: (kcorrect ``k_minerror``); every real NSA σ_m is at least this.
-KCORRECT_FLOORS: tuple[float, ...] = (0.05, 0.02, 0.02, 0.02, 0.03)
 #: The 10 ugriz colours (bluer band first), in the order every stage uses.
 COLOUR_PAIRS: tuple[tuple[int, int], ...] = tuple(combinations(range(N_BANDS), 2))
 COLOUR_NAMES: tuple[str, ...] = tuple(f"{BANDS[a]}-{BANDS[b]}" for a, b in COLOUR_PAIRS)

@@ -16,12 +16,14 @@ import fitsio
 import numpy as np
 import pandas as pd
 
-from sedflow_dask.ingest import sdss_flags as F
+from sedflow_dask.survey import sdss_flags as F
+from sedflow_dask.survey.nsa import iau_names
+from sedflow_dask.survey.sdss import KCORRECT_FLOORS
 
 NONFINITE_FLUX, NONPOSITIVE_FLUX, BAD_IVAR, BAD_SIGMA = 1, 2, 4, 8
 Z_INVALID, Z_OUT_OF_RANGE, FLAGS_MISSING, FLAGS_UNCLEAN, DFLAGS_BAD = 16, 32, 64, 128, 256
 
-FLOORS = np.array([0.05, 0.02, 0.02, 0.02, 0.03])
+FLOORS = np.asarray(KCORRECT_FLOORS)
 BACKGROUND = np.array([1.2, 0.35, 0.46, 1.0, 2.2])
 K = 2.5 / np.log(10.0)
 
@@ -42,9 +44,8 @@ PATHOLOGIES: tuple[tuple[str, int], ...] = (
     ("dflags_zero_ivar", 0),  # DFLAGS bit 2 in one ugriz band: DFLAGS_BAD only under dflags_cut
 )
 
-#: Defects that fail the default preset (one per unclean row).
-DEFECTS = (F.PEAKCENTER, F.NOTCHECKED, F.PSF_FLUX_INTERP, F.BAD_COUNTS_ERROR, F.SATURATED, F.NOPROFILE,
-           F.INTERP_CENTER | F.COSMIC_RAY, -F.BINNED1)
+#: Defects that fail the default preset (one per unclean row); negative: bits cleared, not set.
+DEFECTS = tuple(-bits if name == F.CLEARED_DEFECT else bits for name, bits in F.DEFAULT_PRESET_DEFECTS.items())
 
 
 @dataclass
@@ -130,17 +131,6 @@ def make_catalog(n: int, seed: int = 0, *, inject: bool = True) -> Catalog:
     elpetro = (nmgy * 10 ** (-0.4 * rng.normal(0.1, 0.05, (n, 1)))).astype(np.float32)
     return Catalog(nsaid=nsaid, ra=ra, dec=dec, z=z, nmgy=nmgy, ivar=ivar7, dflags=dflags, reason=reason,
                    dflags_bad=np.any((dflags[:, 2:] & 7) != 0, axis=1), elpetro_nmgy=elpetro, pathology=pathology)
-
-
-def iau_names(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
-    out = []
-    for a, d in zip(ra, dec):
-        h = a / 15.0
-        s = "-" if d < 0 else "+"
-        d = abs(d)
-        out.append(f"J{int(h):02d}{int(h * 60 % 60):02d}{h * 3600 % 60:05.2f}{s}{int(d):02d}{int(d * 60 % 60):02d}"
-                   f"{d * 3600 % 60:04.1f}"[:19])
-    return np.array(out, dtype="S19")
 
 
 def nsa_records(cat: Catalog, version: str = "v1", *, extra: dict[str, np.ndarray] | None = None) -> np.ndarray:
@@ -243,14 +233,6 @@ def expected_clean(fl: Flags, preset: str = "sedflow2022", mode: str = "object",
     return np.array([all(reference_clean(w[k], preset, e[k]) for k in range(5)) for w, e in zip(fl.band, fl.psferr)])
 
 
-def split32(word: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Flat-file halves as int32 bit patterns (bit 31 makes FLAGS1 negative)."""
-    u = np.asarray(word, dtype=np.int64).view(np.uint64)
-    lo = (u & np.uint64(0xFFFFFFFF)).astype(np.uint32).view(np.int32)
-    hi = (u >> np.uint64(32)).astype(np.uint32).view(np.int32)
-    return lo, hi
-
-
 def flag_columns(fl: Flags, form: str = "int64", rows=None) -> dict[str, np.ndarray]:
     """Companion columns in one of the forms: int64 | split | perband | perband_split."""
     sel = slice(None) if rows is None else rows
@@ -259,13 +241,13 @@ def flag_columns(fl: Flags, form: str = "int64", rows=None) -> dict[str, np.ndar
         cols["FLAGS"] = fl.objc[sel].astype(">i8")
         cols["FLAGS_UGRIZ"] = fl.band[sel].astype(">i8")
     elif form == "split":
-        lo, hi = split32(fl.objc[sel])
+        lo, hi = F.split_word(fl.objc[sel])
         cols["FLAGS1"], cols["FLAGS2"] = lo.astype(">i4"), hi.astype(">i4")
     elif form == "perband":
         for k, b in enumerate("UGRIZ"):
             cols[f"FLAGS_{b}"] = fl.band[sel][:, k].astype(">i8")
     elif form == "perband_split":
-        lo, hi = split32(fl.band[sel])
+        lo, hi = F.split_word(fl.band[sel])
         cols["FLAGS1"], cols["FLAGS2"] = lo.astype(">i4"), hi.astype(">i4")
     else:
         raise ValueError(form)

@@ -152,7 +152,7 @@ def test_presets_and_modes(client, data, preset, mode, tmp_path):
 
 def test_flags_inside_the_nsa_table_and_no_flags(client, data, tmp_path):
     cat, fl = data["cat"], data["fl"]
-    lo, hi = fx.split32(fl.objc)
+    lo, hi = fx.F.split_word(fl.objc)
     inside = fx.write_nsa(tmp_path / "nsa_flags.fits", cat, extra={"FLAGS1": lo.astype(">i4"),
                                                                    "FLAGS2": hi.astype(">i4")})
     res = run(client, inside, tmp_path / "inside")

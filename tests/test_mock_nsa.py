@@ -12,7 +12,6 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from sedflow_dask.ingest import sdss_flags as F
 from sedflow_dask.ingest.reasons import IngestReason as R
 from sedflow_dask.mock import (
     FLAG_DEFECTS,
@@ -28,7 +27,6 @@ from sedflow_dask.mock import (
 from sedflow_dask.noise import load_noise_model
 from sedflow_dask.photometry import (
     BANDS,
-    KCORRECT_FLOORS,
     colours,
     flux_to_mag,
     ivar_from_sigma_mag,
@@ -36,9 +34,11 @@ from sedflow_dask.photometry import (
     sigma_mag_from_ivar,
 )
 from sedflow_dask.sps.parameters import PHYSICAL_NAMES
+from sedflow_dask.survey import sdss_flags as F
+from sedflow_dask.survey.nsa import UGRIZ
+from sedflow_dask.survey.sdss import KCORRECT_FLOORS
 
 N = 5000
-UGRIZ = slice(2, 7)
 
 
 @pytest.fixture(scope="module")

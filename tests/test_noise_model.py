@@ -11,14 +11,14 @@ import pytest
 from sedflow_dask.noise import (
     DROP_RULES,
     NoiseModel,
-    default_noise_model_path,
     fit_noise_model,
     load_noise_model,
     noise_model_path,
     sdss_depth_noise_model,
     sdss_real_noise_model,
 )
-from sedflow_dask.photometry import KCORRECT_FLOORS, flux_to_mag, mag_to_flux, sigma_mag_from_flux
+from sedflow_dask.photometry import flux_to_mag, mag_to_flux, sigma_mag_from_flux
+from sedflow_dask.survey.sdss import KCORRECT_FLOORS
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def assert_same_noise_model(shipped: NoiseModel, rebuilt: NoiseModel, rtol: floa
 
 def test_shipped_default_is_the_real_sdss_fit(default):
     # the JSON in the package is what the code fits to the kcorrect wheel's SDSS galaxies
-    assert default_noise_model_path() == noise_model_path("sdss_real") and default_noise_model_path().exists()
+    assert noise_model_path(None) == noise_model_path("sdss_real") and noise_model_path(None).exists()
     assert default.provenance["fitted_from"] == "real_sdss"
     assert_same_noise_model(default, sdss_real_noise_model())
 
@@ -73,7 +73,7 @@ def test_shipped_models_respect_floors_and_paper_figures(name, dip, faint_over_f
     np.testing.assert_allclose(model.floors, KCORRECT_FLOORS)
     bright = model.sigma_median(model.mag_min[None, :] + 0.1)[0]
     np.testing.assert_allclose(bright, KCORRECT_FLOORS, rtol=0.02)  # floors dominate when bright
-    # the NSA medians quoted from the paper's figures (nsa-ingest.md §6.4): u≈0.07@19, r≈0.021@17.5, z≈0.04@17
+    # the NSA medians quoted from the paper's figures (nsa-ingest.md §6): u≈0.07@19, r≈0.021@17.5, z≈0.04@17
     mu = model.sigma_median(np.array([[19.0, 17.5, 17.5, 17.0, 17.0]]))[0]
     assert 0.05 < mu[0] < 0.08 and 0.019 < mu[2] < 0.024 and 0.03 < mu[4] < 0.045
     # errors grow toward the faint end in every band

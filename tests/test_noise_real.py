@@ -10,7 +10,8 @@ from sedflow_dask.ingest.core import convert_photometry, data_validity_reasons
 from sedflow_dask.noise import load_noise_model
 from sedflow_dask.noise.cli import real_set_support
 from sedflow_dask.noise.fit import bin_scatter
-from sedflow_dask.photometry import BANDS, FLUX_COLUMNS, IVAR_COLUMNS, KCORRECT_FLOORS
+from sedflow_dask.photometry import BANDS, FLUX_COLUMNS, IVAR_COLUMNS
+from sedflow_dask.survey.sdss import KCORRECT_FLOORS
 from sedflow_dask.simulate import training_colour_quantiles
 
 

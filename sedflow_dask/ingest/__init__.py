@@ -20,7 +20,6 @@ _EXPORTS = {
     "ingest_frame": ".core",
     "PRESETS": ".flags",
     "clean_word": ".flags",
-    "combine_split_words": ".flags",
     "evaluate_clean": ".flags",
     "resolve_flag_layout": ".flags",
     "ingested_data_files": ".io",

@@ -20,7 +20,6 @@ from ..photometry import (
     COLOUR_PAIRS,
     FLUX_COLUMNS,
     IVAR_COLUMNS,
-    KCORRECT_FLOORS,
     MAG_COLUMNS,
     N_BANDS,
     SIGMA_COLUMNS,
@@ -28,8 +27,9 @@ from ..photometry import (
     flux_to_mag,
     sigma_mag_from_ivar,
 )
+from ..survey.nsa import DFLAGS_BAD_MASK
+from ..survey.sdss import KCORRECT_FLOORS
 from .reasons import DATA_VALIDITY_BITS, IngestReason
-from .schema import DFLAGS_BAD_MASK
 
 #: Valid redshifts are Z_MIN < z <= Z_MAX (the training prior, contracts §4).
 Z_MIN, Z_MAX = 0.0, 0.2

@@ -2,8 +2,7 @@
 
 A flag *word* is the CAS 64-bit photoObj flag value (object-level ``flags`` or per band
 ``flags_u..z``). Tables deliver it as one 64-bit integer column, or split in the flat-file form
-into two 32-bit words, FLAGS1/FLAGS (bits 0-31) and FLAGS2 (bits 32-63); bit 31 (MOVED) makes
-an int32 negative, so each half is masked to 32 bits before they are combined.
+into two 32-bit words (:func:`~sedflow_dask.survey.sdss_flags.combine_split_words` joins them).
 
 :func:`resolve_flag_layout` finds the word(s) in a table's columns; :func:`evaluate_clean`
 applies a preset's predicate to the arrays read from them. Pure numpy; no file access.
@@ -19,11 +18,11 @@ from typing import Literal
 import numpy as np
 
 from ..photometry import BANDS
-from . import sdss_flags as bits
+from ..survey import sdss_flags as bits
+from ..survey.sdss_flags import combine_split_words
 from .schema import ColumnInfo, name_map
 
 FlagMode = Literal["object", "per_band"]
-_LOW32 = np.uint64(0xFFFFFFFF)
 
 
 @dataclass(frozen=True)
@@ -69,27 +68,6 @@ def as_flag_word(values, *, what: str = "flag word") -> np.ndarray:
     if a.dtype.kind == "u" and a.dtype.itemsize == 8:
         return a.view(np.int64)  # the bit pattern is what matters; CAS never sets bit 63
     return a.astype(np.int64)
-
-
-def combine_split_words(low, high, *, what: str = "FLAGS1/FLAGS2") -> np.ndarray:
-    """The 64-bit word (int64) from flat-file halves: (high & 0xFFFFFFFF) << 32 | (low & 0xFFFFFFFF).
-
-    Each half is masked to 32 bits *before* combining: an int32 with bit 31 set is negative
-    and would otherwise sign-extend over the high word.
-    """
-    lo, hi = np.asarray(low), np.asarray(high)
-    for a in (lo, hi):
-        if a.dtype.kind not in "iu":
-            raise ValueError(f"{what}: flag words must be integers, got {a.dtype}")
-    lo64 = lo.astype(np.int64).view(np.uint64) & _LOW32
-    hi64 = hi.astype(np.int64).view(np.uint64) & _LOW32
-    return ((hi64 << np.uint64(32)) | lo64).view(np.int64)
-
-
-def split_word(word) -> tuple[np.ndarray, np.ndarray]:
-    """(FLAGS1, FLAGS2) as int32 (bit patterns) of 64-bit words; the inverse of combine."""
-    w = np.asarray(word, dtype=np.int64).view(np.uint64)
-    return ((w & _LOW32).astype(np.uint32).view(np.int32), (w >> np.uint64(32)).astype(np.uint32).view(np.int32))
 
 
 def clean_word(word, preset: FlagPreset | str, psf_mag_err=None) -> np.ndarray:

@@ -22,7 +22,8 @@ import pandas as pd
 from ..photometry import FLUX_COLUMNS, IVAR_COLUMNS
 from .core import DFLAGS_COLUMNS, RAW_COLUMNS, bad_positions
 from .flags import FlagLayout, resolve_flag_layout
-from .schema import UGRIZ, ColumnInfo, FluxKind, NSASchema, check_column_types, detect_schema, name_map
+from ..survey.nsa import UGRIZ
+from .schema import ColumnInfo, FluxKind, NSASchema, check_column_types, detect_schema, name_map
 
 #: Header keywords (HDU 1, then HDU 0) and Parquet metadata keys naming the NSA version.
 VERSION_KEYS = ("NSA_VERSION", "NSAVER", "VERSION")

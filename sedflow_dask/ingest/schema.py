@@ -1,11 +1,8 @@
 """NSA catalog schema: which columns a file holds, under which names, and their types.
 
-``docs/nsa-ingest.md`` §1.3: NSA v1_0_1 names the extinction-corrected Sersic fluxes
-``SERSIC_NMGY`` / ``SERSIC_NMGY_IVAR``; the v0 files the paper used name the same quantity
-``NMGY`` / ``NMGY_IVAR``; v1 also carries the elliptical-Petrosian ``ELPETRO_NMGY``. Every flux
-array holds 7 bands in the order FNugriz; SEDflow uses indices 2..6 (ugriz).
-
-Pure functions on column names and (dtype, shape) descriptions; no file access.
+The names and the FNugriz layout are :mod:`sedflow_dask.survey.nsa`'s (``docs/nsa-ingest.md``
+§1.3); this module finds them in a file's columns. Pure functions on column names and
+(dtype, shape) descriptions; no file access.
 """
 
 from __future__ import annotations
@@ -16,26 +13,18 @@ from typing import Literal
 
 import numpy as np
 
+from ..survey.nsa import (
+    DEC_COLUMN,
+    DFLAGS_COLUMN,
+    FLUX_COLUMNS,
+    ID_COLUMN,
+    N_NSA_BANDS,
+    RA_COLUMN,
+    Z_COLUMN,
+    NSASchemaVersion,
+)
+
 FluxKind = Literal["sersic", "elpetro"]
-
-#: Entries in every NSA FNugriz array, and the slice holding ugriz.
-NSA_N_BANDS = 7
-UGRIZ = slice(2, 7)
-
-ID_COLUMN = "NSAID"
-Z_COLUMN = "Z"
-RA_COLUMN = "RA"
-DEC_COLUMN = "DEC"
-DFLAGS_COLUMN = "DFLAGS"
-#: DFLAGS bits 0-2 (ZERO_IMAGE, ZERO_PROFILE, ZERO_IVAR) reject a band under ``dflags_cut``.
-DFLAGS_BAD_MASK = 0b111
-
-#: (flux, ivar) column names per (schema version, flux kind).
-_FLUX_COLUMNS: dict[tuple[str, str], tuple[str, str]] = {
-    ("v1", "sersic"): ("SERSIC_NMGY", "SERSIC_NMGY_IVAR"),
-    ("v1", "elpetro"): ("ELPETRO_NMGY", "ELPETRO_NMGY_IVAR"),
-    ("v0", "sersic"): ("NMGY", "NMGY_IVAR"),
-}
 
 
 @dataclass(frozen=True)
@@ -63,7 +52,7 @@ class NSASchema:
         dflags: stored name of the 7-band DFLAGS array, or None when the file has none.
     """
 
-    version: Literal["v1", "v0"]
+    version: NSASchemaVersion
     flux_kind: FluxKind
     flux: str
     ivar: str
@@ -96,16 +85,16 @@ def detect_schema(columns: Iterable[str], flux: FluxKind = "sersic", *, source: 
     if flux not in ("sersic", "elpetro"):
         raise ValueError(f"unknown flux kind {flux!r}; expected 'sersic' or 'elpetro'")
     if "SERSIC_NMGY" in names:
-        version = "v1"
+        version: NSASchemaVersion = "v1"
     elif "NMGY" in names:
         version = "v0"
     else:
         raise ValueError(f"{source}: no NSA photometry columns: expected SERSIC_NMGY/SERSIC_NMGY_IVAR "
                          f"(NSA v1) or NMGY/NMGY_IVAR (NSA v0); the file has {preview_columns(names.values())}")
-    if (version, flux) not in _FLUX_COLUMNS:
+    if (version, flux) not in FLUX_COLUMNS:
         raise ValueError(f"{source}: --flux elpetro needs ELPETRO_NMGY/ELPETRO_NMGY_IVAR, which only NSA v1 files "
                          f"have; this is a v0 file (NMGY)")
-    flux_col, ivar_col = _FLUX_COLUMNS[(version, flux)]
+    flux_col, ivar_col = FLUX_COLUMNS[(version, flux)]
     required = (ID_COLUMN, RA_COLUMN, DEC_COLUMN, Z_COLUMN, flux_col, ivar_col)
     missing = [c for c in required if c not in names]
     if missing:
@@ -132,9 +121,9 @@ def check_column_types(schema: NSASchema, columns: Mapping[str, ColumnInfo], *, 
     for col in (schema.ra, schema.dec, schema.z):
         need(col, "f", (), "a floating-point number")
     for col in (schema.flux, schema.ivar):
-        need(col, "f", (NSA_N_BANDS,), f"a floating-point FNugriz array ({NSA_N_BANDS} values)")
+        need(col, "f", (N_NSA_BANDS,), f"a floating-point FNugriz array ({N_NSA_BANDS} values)")
     if schema.dflags:
-        need(schema.dflags, "iuf", (NSA_N_BANDS,), f"an integer FNugriz bitmask array ({NSA_N_BANDS} values)")
+        need(schema.dflags, "iuf", (N_NSA_BANDS,), f"an integer FNugriz bitmask array ({N_NSA_BANDS} values)")
 
 
 def preview_columns(names: Iterable[str], n: int = 12) -> str:

@@ -8,7 +8,7 @@ import time
 
 from ..cli import add_config_args
 from ..config import Config
-from .schema import NSA_VERSIONS
+from ..survey.nsa import NSA_VERSIONS
 
 
 def register(subparsers) -> None:
@@ -17,7 +17,7 @@ def register(subparsers) -> None:
         "mock-nsa", help="write a synthetic NSA-schema FITS catalog (+ flag companions and truth)",
         description="Galaxies from the forward model and the noise model, with the real NSA column names, "
                     "types and shapes, injected bad values and out-of-support galaxies, SDSS photo-flag "
-                    "companion tables and a truth table keyed by NSAID (docs/nsa-ingest.md §6).")
+                    "companion tables and a truth table keyed by NSAID (docs/mock-nsa.md).")
     add_config_args(p)
     p.add_argument("--n", type=int, required=True, help="galaxies (the two golden rows come on top)")
     p.add_argument("--out", required=True, metavar="FILE",

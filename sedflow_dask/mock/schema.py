@@ -1,7 +1,7 @@
 """Column layout of the mock NSA catalog and its flag companions (``docs/nsa-ingest.md`` §1.3, §2.5).
 
-Names, TFORMs and shapes follow the real files: every 7-element array is in FNugriz order
-(index 0 GALEX FUV, 1 NUV, 2..6 ugriz), FITS integers and floats are stored big-endian, and the
+Names, TFORMs and shapes follow the real files (the names and the FNugriz layout are
+:mod:`sedflow_dask.survey.nsa`'s), FITS integers and floats are stored big-endian, and the
 catalog sits in HDU 1 behind an empty primary HDU. ``PROFMEAN`` (7 x 15 E, TDIM '(15,7)') is
 an irrelevant 2-D column whose only job is to make column projection matter.
 """
@@ -11,23 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..photometry import BANDS
+from ..survey.nsa import N_NSA_BANDS, V1_ONLY, check_version, column_name, schema_version
 
-NSA_VERSIONS: tuple[str, ...] = ("v1_0_1", "v0_1_2")
-#: FNugriz: index of u in every 7-element NSA array.
-UGRIZ_SLICE = slice(2, 7)
-N_NSA_BANDS = 7
-PROFMEAN_SHAPE = (7, 15)
-
-#: v1_0_1 name -> v0_1_2 name, for the columns that were renamed (dimage ``petro_v1_0_1``).
-V0_NAMES: dict[str, str] = {
-    "SERSIC_NMGY": "NMGY",
-    "SERSIC_NMGY_IVAR": "NMGY_IVAR",
-    "SERSIC_FLUX": "SERSICFLUX",
-    "SERSIC_FLUX_IVAR": "SERSICFLUX_IVAR",
-    "SERSIC_OK": "OK",
-}
-#: Columns that exist in v1_0_1 only.
-V1_ONLY: frozenset[str] = frozenset({"ELPETRO_NMGY", "ELPETRO_NMGY_IVAR", "IN_DR7_LSS"})
+PROFMEAN_SHAPE = (N_NSA_BANDS, 15)
 
 # (v1 name, numpy big-endian type, shape). Order mimics the real file loosely; PROFMEAN sits
 # between the photometry columns so a reader cannot get away with reading a contiguous block.
@@ -74,19 +60,16 @@ FLAG_WORD_COLUMNS: tuple[str, ...] = ("FLAGS", *(f"FLAGS_{b.upper()}" for b in B
 PSFMAGERR_COLUMNS: tuple[str, ...] = tuple(f"PSFMAGERR_{b.upper()}" for b in BANDS)
 
 
-def catalog_name(v1_name: str, nsa_version: str) -> str:
-    """The column's name in ``nsa_version`` (v0 files use the pre-v1 names)."""
-    return V0_NAMES.get(v1_name, v1_name) if nsa_version == "v0_1_2" else v1_name
-
-
 def catalog_dtype(nsa_version: str, flags_inside: bool = False) -> np.dtype:
     """Big-endian structured dtype of one catalog row in ``nsa_version``."""
     check_version(nsa_version)
-    fields = []
+    v0 = schema_version(nsa_version) == "v0"
+    fields: list[tuple] = []
     for name, typ, shape in _CATALOG_V1:
-        if nsa_version == "v0_1_2" and name in V1_ONLY:
+        if v0 and name in V1_ONLY:
             continue
-        fields.append((catalog_name(name, nsa_version), typ, shape) if shape else (catalog_name(name, nsa_version), typ))
+        stored = column_name(name, nsa_version)
+        fields.append((stored, typ, shape) if shape else (stored, typ))
     if flags_inside:
         fields += [(c, ">i8") for c in FLAG_WORD_COLUMNS]
         fields += [(c, ">f4") for c in PSFMAGERR_COLUMNS]
@@ -110,8 +93,3 @@ def flags_dtype(split: bool = False) -> np.dtype:
         fields += [(c, ">i8") for c in FLAG_WORD_COLUMNS]
     fields += [(c, ">f4") for c in PSFMAGERR_COLUMNS]
     return np.dtype(fields)
-
-
-def check_version(nsa_version: str) -> None:
-    if nsa_version not in NSA_VERSIONS:
-        raise ValueError(f"nsa_version must be one of {NSA_VERSIONS}, not {nsa_version!r}")

@@ -9,7 +9,6 @@ _EXPORTS = {
     "BandNoise": ".model",
     "NoiseModel": ".model",
     "NoisyPhotometry": ".model",
-    "default_noise_model_path": ".model",
     "load_noise_model": ".model",
     "noise_model_path": ".model",
     "NAMED_NOISE_MODELS": ".model",

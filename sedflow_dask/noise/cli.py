@@ -76,8 +76,6 @@ def cmd_noise_show(args: argparse.Namespace, config) -> int:
 
 def real_set_support(noise_model, colour_quantiles, n_sigma: float) -> dict:
     """Out-of-support counts and fractions of the real SDSS set's usable galaxies."""
-    import numpy as np
-
     from ..datasets.kcorrect_sdss import read_kcorrect_sdss
     from ..ingest.core import convert_photometry, data_validity_reasons, flag_out_of_support
     from ..photometry import FLUX_COLUMNS, IVAR_COLUMNS

@@ -23,7 +23,8 @@ from typing import Any, Literal
 import numpy as np
 from scipy.special import ndtri
 
-from ..photometry import BANDS, KCORRECT_FLOORS, N_BANDS
+from ..photometry import BANDS, N_BANDS
+from ..survey.sdss import KCORRECT_FLOORS
 from .model import BandNoise, NoiseModel
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..files import read_json, write_json_atomic
-from ..photometry import BANDS, KCORRECT_FLOORS, N_BANDS, flux_to_mag, sigma_flux_from_mag
+from ..photometry import BANDS, N_BANDS, flux_to_mag, sigma_flux_from_mag
 
 FORMAT = "sedflow_dask.noise_model"
 FORMAT_VERSION = 1
@@ -250,10 +250,3 @@ def load_noise_model(path: str | Path | None = None) -> NoiseModel:
     path = noise_model_path(path)
     return NoiseModel.from_dict(read_json(path, "noise model"), source=str(path))
 
-
-def default_noise_model_path() -> Path:
-    return noise_model_path(None)
-
-
-def default_floors() -> tuple[float, ...]:
-    return KCORRECT_FLOORS

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..photometry import BANDS, KCORRECT_FLOORS, MAG_PER_LN, mag_to_flux
+from ..photometry import BANDS, MAG_PER_LN, mag_to_flux
+from ..survey.sdss import KCORRECT_FLOORS
 from .model import BandNoise, NoiseModel
 
 #: SDSS 95 %-completeness point-source limits, ugriz [AB mag] (SDSS imaging documentation,

@@ -15,8 +15,6 @@ import numpy as np
 #: The 43 fixed lookback-bin edges [Gyr] (§3): 0, 10^(-2.95 + 0.1 (m-1)) for m = 1..41, 13.8.
 BIN_EDGES: np.ndarray = np.concatenate([[0.0], 10.0 ** (-2.95 + 0.1 * np.arange(41)), [13.8]])
 BIN_EDGES.flags.writeable = False
-#: Number of bins when t_age > BIN_EDGES[41] (every 0 < z <= 0.2062 for Planck13).
-N_BINS = 42
 #: Bins whose edges do not depend on the galaxy (all but the last one).
 N_FIXED_BINS = 41
 

@@ -1,8 +1,25 @@
-"""The vocabulary of surveys: SDSS photometric conventions shared by readers, noise models and mock data."""
+"""The vocabulary of surveys, shared by the readers, the ingest, the noise models, the mock and the tests.
+
+:mod:`.nsa`: NSA releases, column names, the FNugriz band layout, DFLAGS and IAU names;
+:mod:`.sdss_flags`: SDSS photoObj flag bits, the cut masks, the defects of the paper's cut and
+the flat-file word halves; :mod:`.sdss`: kcorrect error floors, SDSS->AB offsets and the
+corrections that bring an SDSS export onto the NSA's footing.
+"""
 
 from .._lazy import lazy_exports
 
 _EXPORTS = {
+    "DFLAGS_BAD_MASK": ".nsa",
+    "N_NSA_BANDS": ".nsa",
+    "NSA_VERSIONS": ".nsa",
+    "UGRIZ": ".nsa",
+    "column_name": ".nsa",
+    "iau_names": ".nsa",
+    "schema_version": ".nsa",
+    "DEFAULT_PRESET_DEFECTS": ".sdss_flags",
+    "combine_split_words": ".sdss_flags",
+    "split_word": ".sdss_flags",
+    "KCORRECT_FLOORS": ".sdss",
     "SDSS_TO_AB": ".sdss",
     "SDSSCorrections": ".sdss",
     "correct_sdss_photometry": ".sdss",

@@ -22,10 +22,28 @@ from typing import Any
 
 import numpy as np
 
-from ..photometry import KCORRECT_FLOORS, MAG_PER_LN, N_BANDS
+from ..photometry import MAG_PER_LN, N_BANDS
 
+#: NSA's kcorrect error floors for ugriz [mag], added in quadrature where ivar > 0
+#: (kcorrect ``k_minerror``); every real NSA σ_m is at least this.
+KCORRECT_FLOORS: tuple[float, ...] = (0.05, 0.02, 0.02, 0.02, 0.03)
 #: m_AB − m_SDSS per ugriz band [mag] (Blanton & Roweis 2007).
 SDSS_TO_AB: tuple[float, ...] = (-0.04, 0.0, 0.0, 0.0, 0.02)
+
+
+def sdss_objid(run, camcol, field, obj, *, sky_version: int = 2, rerun: int = 301) -> np.ndarray:
+    """SDSS ``objID`` (int64) packed from its parts as the CAS does (sqlloader PhotoTables).
+
+    Bits: skyVersion << 59 | rerun << 48 | run << 32 | camcol << 29 | field << 16 | obj; the
+    defaults (skyVersion 2, rerun 301) give ids near 1.2376e18 like DR7-DR17's.
+    """
+    def u64(v) -> np.ndarray:
+        return np.asarray(v).astype(np.uint64)
+
+    packed = ((np.uint64(sky_version) << np.uint64(59)) | (np.uint64(rerun) << np.uint64(48))
+              | (u64(run) << np.uint64(32)) | (u64(camcol) << np.uint64(29)) | (u64(field) << np.uint64(16))
+              | u64(obj))
+    return packed.view(np.int64)
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from ...survey.sdss import SDSS_TO_AB, SDSSCorrections, correct_sdss_photometry
-from ...photometry import KCORRECT_FLOORS
+from ...survey.sdss import KCORRECT_FLOORS, SDSS_TO_AB, SDSSCorrections, correct_sdss_photometry
 from .base import (
     CatalogReader,
     as_float,
