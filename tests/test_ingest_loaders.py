@@ -19,8 +19,8 @@ from sedflow_dask.ingest.loaders import (
     open_nsa,
     read_fits_rows,
     read_nsa_rows,
-    row_ranges,
 )
+from sedflow_dask.ranges import row_ranges
 
 N = 1500
 
@@ -70,6 +70,7 @@ def test_projection_and_partitions_equal_one_read(files, cat, monkeypatch):
                                   cat.nmgy[:, 2:])
     np.testing.assert_array_equal(whole["z"].to_numpy(), cat.z)
     assert row_ranges(10, 4) == [(0, 4), (4, 8), (8, 10)]
+    assert row_ranges(0, 4) == [] and row_ranges(0, 4, at_least_one=True) == [(0, 0)]
 
 
 def test_v0_and_elpetro(files, cat):

@@ -26,6 +26,7 @@ from ..config import Config, FallbackConfig, SamplingConfig
 from ..ingest.io import artifact_name, read_provenance
 from ..parquet import read_sedflow_metadata
 from ..posterior import DEFAULT_MODEL_DIR, load_posterior_model
+from ..ranges import row_ranges
 from .catalog import (
     FORMAT, FORMAT_VERSION, InputPixel, finalize_catalog, input_pixels, partition_is_complete, partition_path,
     remove_stale_partitions, run_fingerprint, write_partition,
@@ -104,11 +105,6 @@ def check_input_schemas(pixels: list[InputPixel]) -> None:
 
 
 # --- tasks (run on workers; resources come from the worker plugin) ---------------------------------
-
-def row_ranges(n_rows: int, task_rows: int) -> list[tuple[int, int]]:
-    """The pixel's flow tasks: consecutive row ranges of at most ``task_rows`` rows."""
-    return [(s, min(s + task_rows, n_rows)) for s in range(0, max(n_rows, 1), task_rows)]
-
 
 def flow_task(pixel: InputPixel, start: int, stop: int, seed: int, sample: SamplingConfig,
               fallback: FallbackConfig, resources: InferenceResources | None = None) -> tuple[FlowPartition, dict]:
@@ -341,7 +337,8 @@ def _run_in_process(todo, resources, *, seed, sample, fallback, quotas, root, me
     with _bar(sum(p.n_rows for p in todo), progress, stream) as bar:
         for p in todo:
             flows = [flow_task(p, a, b, seed, sample, fallback, resources) for a, b in row_ranges(p.n_rows,
-                                                                                                   sample.task_rows)]
+                                                                                                   sample.task_rows,
+                                                                                                   at_least_one=True)]
             cands = candidates_task(quotas[(p.order, p.pixel)], *flows)
             results = [fallback_task(b, fallback, sample.n_stored, resources)
                        for b in cands.batches(fallback.batch_galaxies)]
@@ -371,7 +368,7 @@ def _run_on_cluster(todo, client, resources, *, seed, sample, fallback, quotas, 
             p = queue.pop(0)
             flows = [client.submit(flow_task, p, a, b, seed, sample, fallback, pure=False,
                                    key=f"infer-flow-{p.order}-{p.pixel}-{a}-{time.time_ns()}")
-                     for a, b in row_ranges(p.n_rows, sample.task_rows)]
+                     for a, b in row_ranges(p.n_rows, sample.task_rows, at_least_one=True)]
             cands = client.submit(candidates_task, quotas[(p.order, p.pixel)], *flows, pure=False)
             stage[cands] = ("candidates", p, flows)
             pending.add(cands)

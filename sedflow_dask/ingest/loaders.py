@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..photometry import FLUX_COLUMNS, IVAR_COLUMNS
+from ..ranges import row_ranges
 from .core import DFLAGS_COLUMNS, RAW_COLUMNS, bad_positions
 from .flags import FlagLayout, resolve_flag_layout
 from ..survey.nsa import UGRIZ
@@ -136,13 +137,6 @@ def read_fits_rows(table: FitsTable, columns: Sequence[str], start: int, stop: i
         a = rec[c]
         out[c] = np.ascontiguousarray(a.astype(a.dtype.newbyteorder("="), copy=True))
     return out
-
-
-def row_ranges(nrows: int, partition_rows: int) -> list[tuple[int, int]]:
-    """[start, stop) ranges of at most ``partition_rows`` rows covering ``nrows`` rows."""
-    if partition_rows < 1:
-        raise ValueError("partition_rows must be >= 1")
-    return [(s, min(s + partition_rows, nrows)) for s in range(0, nrows, partition_rows)]
 
 
 def _version_of(header: dict[str, Any], path: str) -> str | None:

@@ -34,6 +34,7 @@ from ..cluster import iter_completed
 from ..config import IngestConfig
 from ..files import remove_work_dir, write_json_atomic
 from ..noise.model import NoiseModel, load_noise_model
+from ..ranges import row_ranges
 from .core import check_colour_quantiles, merge_summaries, sanity_problems, summarise
 from .flags import FlagLayout, has_flag_columns, resolve_flag_layout
 from .io import (
@@ -47,7 +48,7 @@ from .io import (
     write_range_specs,
 )
 from .join import bucket_flags_part, join_bucket, n_buckets, scan_range
-from .loaders import FlagsTable, open_flags_table, row_ranges
+from .loaders import FlagsTable, open_flags_table
 from .readers.base import CatalogReader
 from .readers.detect import open_catalog
 from .reasons import IngestReason
