@@ -16,7 +16,7 @@ is that run's alone:
 * ``peak_rss_mb``: the sum of the peak resident set sizes (``VmHWM``) of the client process
   (which also runs the scheduler) and every worker process [MiB].
 * ``peak_ratio``: peak_rss_mb(large) / peak_rss_mb(small): with row ranges and pixels of bounded
-  size, memory must not grow with the file (the issue asks for <= 1.3 for a 4x larger file).
+  size, memory must not grow with the file (the target is <= 1.3 for a 4x larger file).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Faults and bad input for ``sedflow infer``, with real processes (issue 5)."""
+"""Faults and bad input for ``sedflow infer``, with real processes."""
 
 from __future__ import annotations
 

@@ -84,7 +84,7 @@ class CalibrationSummary:
         return float(np.max(np.abs(self.tarp_coverage - self.tarp_levels)))
 
     def passes(self, ks_threshold: float = 0.001, coverage_tolerance: float = 0.03) -> bool:
-        """The issue's targets: every KS p > threshold, 68 %/95 % coverage within tolerance."""
+        """The calibration targets: every KS p > threshold, 68 %/95 % coverage within tolerance."""
         return bool(np.all(self.ks_pvalues > ks_threshold)
                     and np.all(np.abs(self.coverage_68 - 0.68) <= coverage_tolerance)
                     and np.all(np.abs(self.coverage_95 - 0.95) <= coverage_tolerance))
