@@ -1,6 +1,6 @@
 """Independent scalar float64 reference implementation of the PROVABGS forward model.
 
-Written from ``shared/design/sps-model.md`` (§1–§11, decisions D1–D9) only, for ONE galaxy per
+Written from ``docs/sps-model.md`` (§1–§11, decisions D1–D9) only, for ONE galaxy per
 call, with plain Python loops over bins and no vectorisation tricks, so that the package's
 vectorised model (``sedflow_dask.sps.model``) can be checked against it.
 

@@ -224,7 +224,7 @@ def test_realistic_magnitudes(mock):
     _, _, truth = mock
     r = truth["r_target"].dropna()
     assert 16.6 < r.median() < 17.4 and r.min() >= 10 and r.max() <= 20.5
-    # The §6.4 mixture's 85 % main component, a little more after the support cuts.
+    # The r mixture's 85 % main component (docs/mock-nsa.md), a little more after the support cuts.
     assert 0.8 < (r[(r >= 13) & (r <= 17.77)].size / r.size) < 0.95
 
 

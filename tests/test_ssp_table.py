@@ -371,7 +371,7 @@ def test_shipped_table(shipped):
 
 
 def test_shipped_anchor_values(shipped):
-    """design/ssp-table.md §1: the 10 Gyr solar SSP has M_r(AB) = 6.63 and g - r = 0.81 per
+    """docs/ssp-table.md §1: the 10 Gyr solar SSP has M_r(AB) = 6.63 and g - r = 0.81 per
     M_sun formed (speclite SDSS curves, 10 pc, L_sun = 3.826e33 erg/s)."""
     filters = pytest.importorskip("speclite.filters")
     import astropy.units as u
