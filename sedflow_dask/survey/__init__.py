@@ -20,6 +20,7 @@ _EXPORTS = {
     "combine_split_words": ".sdss_flags",
     "split_word": ".sdss_flags",
     "KCORRECT_FLOORS": ".sdss",
+    "sdss_objid": ".sdss",
     "SDSS_TO_AB": ".sdss",
     "SDSSCorrections": ".sdss",
     "correct_sdss_photometry": ".sdss",

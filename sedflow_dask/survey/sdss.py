@@ -1,4 +1,5 @@
-"""SDSS photometry as SkyServer/CasJobs export it, turned into what the models expect.
+"""SDSS conventions: kcorrect error floors, objID packing, and SDSS photometry as SkyServer/CasJobs
+export it turned into what the models expect.
 
 SDSS ``*FLUX`` columns are nanomaggies on the SDSS system, not corrected for Galactic
 extinction, with only their statistical inverse variances. The NSA's fluxes (and so the
