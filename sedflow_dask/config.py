@@ -343,27 +343,37 @@ class SamplingConfig:
 
 @dataclass(frozen=True)
 class FallbackConfig:
-    """The MCMC fallback for galaxies the flow cannot handle (``sedflow_dask.fallback``).
+    """Which galaxies the flow's weighted draws cannot serve, and the MCMC fallback they get.
 
     Attributes:
+        min_efficiency: a galaxy whose flow draws have an importance-sampling efficiency
+            n_eff / S below this goes to the fallback (``docs/inference.md`` has the measurement).
+        max_khat: ... or whose weights' Pareto k̂ exceeds this (0.7: Vehtari et al. 2024).
+        ok_efficiency: a kept galaxy is "ok" at or above this efficiency (the flow needed
+            almost no correction), "reweighted" below it; both keep the reweighted draws.
         n_walkers: ensemble walkers per galaxy (>= 2 × 11 + 2; even).
-        max_seconds_per_galaxy: wall-clock bound per galaxy [s]; a batch of G galaxies gets
-            G × this, and a galaxy still short of its target then ends with status "timeout".
-        max_steps: cap on ensemble steps per galaxy (status "timeout" when hit first).
+        max_seconds_per_galaxy: wall-clock bound per galaxy [s], a safety cap; a batch of G
+            galaxies gets G × this, and a galaxy still short of its target then ends
+            "unconverged" (its draws kept).
+        max_steps: cap on ensemble steps per galaxy ("unconverged" when hit first).
         target_ess: effective samples (from the integrated autocorrelation time) for "mcmc".
         min_tau_multiple: a chain must also be at least this many autocorrelation times long.
         n_keep: thinned posterior samples returned per galaxy.
-        max_chi2: inference routes a galaxy to the fallback when the χ² of its flow
-            posterior-median photometry exceeds this (20.5: the 99.9th percentile of χ² with 5
-            degrees of freedom) or is NaN.
+        max_chi2: a converged chain is "mcmc" only if the χ² of its posterior-median model
+            photometry is within this of the best χ² its walkers found (20.5: the 99.9th
+            percentile of χ² with 5 degrees of freedom); else it sits off the best fit and is
+            "unconverged".
         enabled: run the fallback at all in ``sedflow infer`` (False: routed galaxies keep the
-            flow's posterior with status "timeout").
+            flow's posterior with status "skipped").
         max_galaxies: at most this many galaxies per run get the fallback (< 0: no cap); the
             cap is shared among HEALPix pixels in proportion to their rows, so which galaxies
-            get it does not depend on timing. The rest keep the flow's posterior, status "timeout".
+            get it does not depend on timing. The rest keep the flow's posterior, status "skipped".
         batch_galaxies: galaxies whose walkers share model calls in one fallback task.
     """
 
+    min_efficiency: float = 0.02
+    max_khat: float = 0.7
+    ok_efficiency: float = 0.2
     n_walkers: int = 32
     max_seconds_per_galaxy: float = 10.0
     max_steps: int = 20_000
@@ -384,6 +394,8 @@ class FallbackConfig:
             raise ValueError("fallback: max_seconds_per_galaxy > 0 and max_steps, target_ess, n_keep >= 1")
         if self.min_tau_multiple <= 0 or self.max_chi2 <= 0:
             raise ValueError("fallback: min_tau_multiple and max_chi2 must be > 0")
+        if not 0 <= self.min_efficiency <= self.ok_efficiency <= 1 or not self.max_khat > 0:
+            raise ValueError("fallback: 0 <= min_efficiency <= ok_efficiency <= 1 and max_khat > 0")
 
 
 _SECTIONS: dict[str, type] = {

@@ -20,7 +20,11 @@ def test_bench_infer_prints_json(capsys, tmp_path):
     counts = data["status_counts"]
     assert sum(counts.values()) == data["rows"]
     # the rate counts the galaxies that went through the flow, not the cut and bad rows
-    assert data["galaxies_inferred"] == sum(counts.get(s, 0) for s in ("ok", "timeout", "mcmc"))
+    assert data["galaxies_inferred"] == sum(v for s, v in counts.items() if s not in ("cut", "bad_input"))
+    # every inferred galaxy was weighed; the fallback is off, so the routed ones are skipped
+    assert 0 < data["is_median_efficiency"] <= 1 and 0 <= data["routed_frac"] < 1
+    assert counts.get("skipped", 0) == round(data["routed_frac"] * data["galaxies_inferred"])
+    assert counts.get("timeout", 0) == 0
     assert 0 < data["galaxies_inferred"] < data["rows"] and counts.get("bad_input", 0) > 0
     assert data["galaxies_per_s"] > 0 and data["rows_per_s"] > data["galaxies_per_s"]
     assert data["wall_s_without_cluster_start"] > 0 and data["cluster_start_s"] > 0 and data["sgemm_gflops"] > 0

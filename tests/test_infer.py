@@ -25,9 +25,11 @@ N_MOCK = 900  # conftest.mock_ingested
 #: and 300 ensemble steps. Only the step bound may stop a chain (the time bound is out of reach),
 #: so resample reruns the same chain however loaded the machine.
 NO_TIME_BOUND_S = 1e9
+#: The efficiency thresholds are raised so that every status of the flow occurs on the mock.
 CONFIG = Config(sample=SamplingConfig(n_samples=300, n_stored=20, batch_galaxies=16, task_rows=40),
                 fallback=FallbackConfig(max_galaxies=3, max_seconds_per_galaxy=NO_TIME_BOUND_S, max_steps=300,
-                                        batch_galaxies=2))
+                                        batch_galaxies=2, min_efficiency=0.15, ok_efficiency=0.3))
+WEIGHT_COLUMNS = ("is_efficiency", "is_khat", "log_evidence", "log_evidence_se")
 
 
 def data_glob(catalog) -> str:
@@ -70,23 +72,34 @@ def test_every_input_row_once_with_a_status(run, ingested):
     usable = reason == 0
     assert cat["method"].isna().to_numpy()[~usable].all() and cat["method"].notna().to_numpy()[usable].all()
     assert cat.loc[~usable, "log_mstar_p50"].isna().all() and cat.loc[usable, "log_mstar_p50"].notna().all()
-    # out-of-support galaxies are routed, not cut; the fallback cap honestly marks the rest
-    oos = usable & (inp["oos_noise"].to_numpy() | inp["oos_color"].to_numpy())
-    assert oos.any() and (cat["fallback_reason"].to_numpy()[oos] != 0).all()
+    # every usable galaxy is weighed; the weights alone route it, the ingest flags do not
+    weights = cat[list(WEIGHT_COLUMNS)]
+    assert weights[usable].notna().all().all() and weights[~usable].isna().all().all()
+    eff, khat = cat["is_efficiency"].to_numpy(), cat["is_khat"].to_numpy()
     routed = cat["fallback_reason"].to_numpy() != 0
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_array_equal(routed, usable & ((eff < CONFIG.fallback.min_efficiency)
+                                                        | (khat > CONFIG.fallback.max_khat)))
+    assert routed.any() and (usable & ~routed).any()
     assert summary.n_routed == routed.sum() and 1 <= summary.n_fallback <= CONFIG.fallback.max_galaxies
-    assert set(cat.loc[routed, "status"]) <= {"mcmc", "timeout"}
+    # the fallback cap honestly marks the rest: skipped, with the flow's own draws
+    assert set(cat.loc[routed, "status"]) <= {"mcmc", "unconverged", "skipped"}
     mc = cat["method"].to_numpy() == "mcmc"
     assert mc.sum() == summary.n_fallback and (cat.loc[mc, "mcmc_ess"] >= 0).all()
-    assert (cat.loc[routed & ~mc, "method"] == "flow").all() and (cat.loc[routed & ~mc, "status"] == "timeout").all()
-    assert (cat.loc[usable & ~routed, "status"] == "ok").all()
+    assert set(cat.loc[mc, "status"]) <= {"mcmc", "unconverged"}
+    assert (cat.loc[routed & ~mc, "method"] == "flow").all() and (cat.loc[routed & ~mc, "status"] == "skipped").all()
+    kept = cat.loc[usable & ~routed]
+    assert (kept["method"] == "importance").all()
+    np.testing.assert_array_equal(kept["status"] == "ok", kept["is_efficiency"] >= CONFIG.fallback.ok_efficiency)
+    assert {"ok", "reweighted"} <= set(kept["status"])
     counts = cat["status"].value_counts().to_dict()
     assert {s: counts.get(s, 0) for s in STATUSES} == summary.status_counts
 
 
 def test_summaries_are_sane_and_recover_the_truth(run, ingested):
     out, _ = run
-    cat = duckdb.sql(f"select * from read_parquet('{data_glob(out)}') where status = 'ok'").df().set_index("nsaid")
+    cat = duckdb.sql(f"select * from read_parquet('{data_glob(out)}') "
+                     "where status in ('ok', 'reweighted')").df().set_index("nsaid")
     truth = ingested[1].loc[cat.index]
     for q in ("log_mstar", "log_mstar_surviving", "log_sfr_1gyr", "t_mw"):
         p = cat[[f"{q}_p02_5", f"{q}_p16", f"{q}_p50", f"{q}_p84", f"{q}_p97_5"]].to_numpy()
@@ -126,6 +139,17 @@ def test_schema_layout_and_provenance(run, ingested):
     assert json.loads(props["sedflow_config"])["sample"]["n_samples"] == CONFIG.sample.n_samples
     assert props["sedflow_version"] and props["hats_nrows"] == str(summary.n_rows)
     assert props["hats_col_healpix"] == "_healpix_29"
+    # the importance-weight columns read back with DuckDB, and the data contracts describe them
+    from pathlib import Path
+
+    stats = duckdb.sql(f"select min(is_efficiency), max(is_efficiency), max(log_evidence_se), "
+                       f"count(is_khat) from read_parquet('{data_glob(out)}') where method is not null").fetchall()[0]
+    assert 0 < stats[0] <= stats[1] <= 1 and stats[2] > 0 and stats[3] > 0
+    root = Path(__file__).resolve().parent.parent
+    for doc in ("docs/data-contracts.md", "catalogs/README.md"):
+        text = (root / doc).read_text()
+        assert all(f"`{c}`" in text for c in WEIGHT_COLUMNS), doc
+        assert all(f"`{s}`" in text for s in STATUSES), doc
 
 
 def test_model_loaded_once_per_worker_process(run, client):
@@ -181,12 +205,17 @@ def test_resample_reproduces_the_catalog(run):
     out, _ = run
     # galaxies of later flow tasks of their pixel (task_rows = 40)
     cat = duckdb.sql(f"select nsaid, status, log_mstar_p50 from read_parquet('{data_glob(out)}', "
-                     "file_row_number = true) where status = 'ok' and file_row_number >= 40 "
+                     "file_row_number = true) where method = 'importance' and file_row_number >= 40 "
                      "order by file_row_number desc, nsaid limit 3").df()
     for nsaid in cat["nsaid"]:
         res = resample_galaxy(out, int(nsaid))
         assert res.max_rel_diff is not None and res.max_rel_diff <= 1e-6
         assert res.samples.shape == (CONFIG.sample.n_samples, 11)
+    # a routed galaxy the fallback cap skipped keeps the flow's own draws, reproduced too
+    skipped = duckdb.sql(f"select nsaid from read_parquet('{data_glob(out)}') where status = 'skipped' "
+                         "order by nsaid limit 1").fetchall()[0][0]
+    again = resample_galaxy(out, int(skipped))
+    assert again.row["method"] == "flow" and again.max_rel_diff is not None and again.max_rel_diff <= 1e-6
     more = resample_galaxy(out, int(cat["nsaid"].iloc[0]), n=1000)
     assert more.samples.shape == (1000, 11) and more.max_rel_diff is None
     assert abs(more.summaries["log_mstar_p50"] - cat["log_mstar_p50"].iloc[0]) < 0.1
@@ -214,7 +243,7 @@ def test_resample_cli_writes_draws(run, tmp_path, capsys):
     from sedflow_dask.cli import main
 
     out, _ = run
-    nsaid = duckdb.sql(f"select nsaid from read_parquet('{data_glob(out)}') where status = 'ok' "
+    nsaid = duckdb.sql(f"select nsaid from read_parquet('{data_glob(out)}') where method = 'importance' "
                        "order by nsaid limit 1").fetchall()[0][0]
     draws = tmp_path / "draws.parquet"
     assert main(["resample", str(out), str(nsaid), "--out", str(draws), "--format", "json"]) == 0

@@ -11,7 +11,8 @@ from sedflow_dask.config import FallbackConfig
 from sedflow_dask.fallback import FallbackReason, fallback_reasons
 from sedflow_dask.infer.catalog import InputPixel
 from sedflow_dask.infer.core import (
-    QUANTITY_NAMES, STAT_NAMES, input_status, median_model_chi2, posterior_quantities, stored_draws, summarize_draws,
+    QUANTITY_NAMES, STAT_NAMES, STATUSES, fallback_status, flow_status, input_status, median_model_chi2,
+    posterior_quantities, stored_draws, summarize_draws,
 )
 from sedflow_dask.infer.run import fallback_quotas
 from sedflow_dask.ingest import IngestReason as R
@@ -83,15 +84,40 @@ def test_status_precedence_from_ingest_bits():
     assert input_status(reason).tolist() == [None, "cut", "bad_input", "bad_input", "bad_input", "cut"]
 
 
-def test_fallback_reason_bits():
-    cfg = FallbackConfig(max_chi2=20.5)
-    bits = fallback_reasons([3.0, 3.0, 30.0, np.nan, 3.0], [False, False, False, False, True],
-                            [True, False, False, False, True], cfg)
-    assert bits.tolist() == [
-        FallbackReason.OOS_COLOR, 0, FallbackReason.HIGH_CHI2,
-        FallbackReason.HIGH_CHI2, FallbackReason.OOS_NOISE | FallbackReason.OOS_COLOR]
-    # the in-box fraction no longer routes (a probit flow's is always 1): its bit stays clear
-    assert not (bits & FallbackReason.LOW_ACCEPT_FRAC).any()
+def test_fallback_reason_bits_come_from_the_weights():
+    cfg = FallbackConfig(min_efficiency=0.02, max_khat=0.7)
+    bits = fallback_reasons([0.3, 0.01, 0.3, 0.01, np.nan, 0.02], [0.4, 0.4, 0.9, 0.9, 0.4, 0.7], cfg)
+    E, K = FallbackReason.LOW_EFFICIENCY, FallbackReason.HIGH_KHAT
+    assert bits.tolist() == [0, E, K, E | K, E, 0]
+    # the proxies (ingest flags, in-box fraction, chi2) never route
+    proxies = FallbackReason.OOS_NOISE | FallbackReason.OOS_COLOR | FallbackReason.LOW_ACCEPT_FRAC \
+        | FallbackReason.HIGH_CHI2
+    assert not (bits & int(proxies)).any()
+
+
+def test_statuses_say_what_the_weights_and_the_chain_found():
+    flow = flow_status([True, True, False], [0.6, 0.2, 0.6], ok_efficiency=0.5)
+    assert flow.tolist() == ["ok", "reweighted", None]
+    # a converged chain is "mcmc" only if its median model fits within max_chi2 of its best point
+    fb = fallback_status([True, True, False, True], [4.0, 40.0, 4.0, np.nan], [1.0, 1.0, 1.0, 1.0], max_chi2=20.5)
+    assert fb.tolist() == ["mcmc", "unconverged", "unconverged", "unconverged"]
+    assert fallback_status([True], [40.0], [30.0], 20.5).tolist() == ["mcmc"]  # a poor fit nothing beats
+    assert set(STATUSES) == {"ok", "reweighted", "mcmc", "unconverged", "skipped", "cut", "bad_input"}
+
+
+def test_quantities_of_resampled_draws_are_those_of_the_draws_they_repeat(model):
+    theta, z = draw_box_prior(8, np.random.default_rng(5))
+    box = theta.reshape(2, 4, 11)
+    idx = np.array([[3, 3, 0, -1, 1], [2, 2, 2, 2, 0]])
+    picked = posterior_quantities(model, box, z[[0, 4]], idx)
+    full = posterior_quantities(model, box, z[[0, 4]])
+    assert picked.shape == (2, 5, len(QUANTITY_NAMES))
+    for g in range(2):
+        for k, i in enumerate(idx[g]):
+            if i < 0:
+                assert np.all(np.isnan(picked[g, k]))
+            else:
+                np.testing.assert_array_equal(picked[g, k], full[g, i])
 
 
 def test_fallback_quotas_share_the_cap_by_rows():

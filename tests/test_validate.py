@@ -18,7 +18,7 @@ def test_width_ratio_against_the_reference(width):
     scale = np.array([0.1, 1.0, 3.0])
     mcmc = centre + scale * rng.standard_normal((40, 1000, 3))
     flow = centre + width * scale * rng.standard_normal((40, 4000, 3))
-    ref = MCMCReference(samples=mcmc, status=np.array(["mcmc"] * 39 + ["timeout"]), ess=np.full(40, 900.0),
+    ref = MCMCReference(samples=mcmc, status=np.array(["mcmc"] * 39 + ["unconverged"]), ess=np.full(40, 900.0),
                         max_seconds=1.0)
     out = compare_with_mcmc(flow, ref, ("a", "b", "c"))
     assert out["n_galaxies"] == 40 and out["n_converged"] == 39

@@ -30,7 +30,7 @@ class MCMCReference:
 
     Attributes:
         samples: (G, K, 11) float64 draws after burn-in (NaN rows where a chain kept fewer).
-        status: (G,) "mcmc" (converged) or "timeout" (time bound hit; draws are still usable).
+        status: (G,) "mcmc" (converged) or "unconverged" (time or step bound hit; draws are still usable).
         ess: (G,) effective sample sizes.
         max_seconds: the per-galaxy wall-clock bound [s] the chains ran under.
     """

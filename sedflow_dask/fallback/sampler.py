@@ -35,7 +35,7 @@ burn-in is the later of (a) the first step where the walkers' mean log-posterior
 median over the last half of the chain and (b) 5 τ (τ of the previous check), at most half the
 chain; τ (:func:`integrated_time`) is then estimated on the rest. A galaxy is done ("mcmc")
 when its kept chain has ESS = L·W / max τ >= ``target_ess`` and L >= ``min_tau_multiple`` ·
-max τ. It stops ("timeout") when the seconds charged to it reach ``max_seconds`` or it has run
+max τ. It stops ("unconverged") when the seconds charged to it reach ``max_seconds`` or it has run
 ``max_steps``: each batched step's wall time is shared among its galaxies by their model
 evaluations, so a batch of G galaxies takes at most about G × ``max_seconds`` wall seconds.
 """
@@ -79,7 +79,7 @@ class FallbackResult:
     Attributes:
         samples: (G, n_keep, 11) float64 draws after burn-in, evenly thinned from all walkers;
             NaN rows where the kept chain had fewer points (short timeouts).
-        status: (G,) "mcmc" (converged: ESS and length targets met) or "timeout" (time or step
+        status: (G,) "mcmc" (converged: ESS and length targets met) or "unconverged" (time or step
             cap reached first; samples are still the chain's best effort).
         ess: (G,) effective sample size L·W / max τ of the kept chain.
         tau: (G, 11) integrated autocorrelation time [steps] per box parameter (inf: unknown).
@@ -414,7 +414,7 @@ def run_fallback(model, flux_nmgy, sigma_nmgy, z, *, seeds, init=None, config: F
     ev = _Evaluator(model, prior)
     res = {
         "samples": np.full((g_total, cfg.n_keep, N_BOX), np.nan),
-        "status": np.full(g_total, "timeout", dtype="<U7"),
+        "status": np.full(g_total, "unconverged", dtype="<U11"),
         "ess": np.zeros(g_total), "tau": np.full((g_total, N_BOX), np.inf),
         "accept_frac": np.zeros(g_total), "n_steps": np.zeros(g_total, np.int64),
         "n_burn": np.zeros(g_total, np.int64), "n_evals": np.zeros(g_total, np.int64),
@@ -473,7 +473,7 @@ def run_fallback(model, flux_nmgy, sigma_nmgy, z, *, seeds, init=None, config: F
         # The chain is stored in float32: clip the (at most one-ulp) rounding back into the box.
         kept = np.clip(gal.chain[burn: gal.n].reshape(-1, N_BOX).astype(np.float64), prior.lower, prior.upper)
         res["samples"][i] = _thin(kept, cfg.n_keep)
-        res["status"][i] = "mcmc" if converged else "timeout"
+        res["status"][i] = "mcmc" if converged else "unconverged"
         res["ess"][i], res["tau"][i], res["n_burn"][i], res["n_steps"][i] = ess, tau, burn, gal.n
         res["accept_frac"][i] = gal.n_accepted / max(1, gal.n * gal.w)
         res["n_evals"][i] = gal.n_evals

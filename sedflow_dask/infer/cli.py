@@ -10,16 +10,16 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    from ..cli import add_config_args
+    from ..cli_args import add_config_args
     from ..cluster import add_cluster_args
 
     p = sub.add_parser(
         "infer", help="posteriors for every galaxy of an ingested catalog (HATS catalog out)",
         description="Sample the posterior of every usable galaxy of an ingested HATS catalog with the trained flow, "
-                    "one Dask task per HEALPix pixel; send out-of-support galaxies (ingest flags, low accepted "
-                    "fraction, poor chi2) to the MCMC fallback; write summaries, derived properties, a status per "
-                    "galaxy and a few draws as a HATS catalog. A re-run resumes: complete pixels made with the same "
-                    "model and configuration are kept.")
+                    "one Dask task per HEALPix pixel; weigh every galaxy's draws against the exact likelihood "
+                    "(importance sampling) and send those the weights reject to the MCMC fallback; write "
+                    "summaries, derived properties, a status per galaxy and a few draws as a HATS catalog. A "
+                    "re-run resumes: complete pixels made with the same model and configuration are kept.")
     add_config_args(p)
     p.add_argument("catalog", metavar="CATALOG", help="ingested HATS catalog (from `sedflow ingest`)")
     p.add_argument("--out", metavar="DIR", help="output catalog (default: catalogs/<name of CATALOG>)")
@@ -28,7 +28,7 @@ def register(sub) -> None:
                                                              "= 10,000)")
     p.add_argument("--seed", type=int, default=None, help="run seed (default: the config's)")
     p.add_argument("--no-fallback", action="store_true", help="no MCMC: routed galaxies keep the flow's posterior "
-                                                              "with status timeout")
+                                                              "with status skipped")
     p.add_argument("--max-fallback", type=int, default=None, metavar="N",
                    help="at most N galaxies get the MCMC fallback (default fallback.max_galaxies, -1 = no cap)")
     p.add_argument("--allow-noise-mismatch", action="store_true",

@@ -4,6 +4,19 @@ What the output catalog holds for each galaxy (``docs/data-contracts.md`` §6): 
 12 physical parameters and 5 derived properties, the mean, standard deviation and the 2.5, 16,
 50, 84 and 97.5th percentiles over its posterior draws; the χ² of the posterior-median model
 photometry against the data; and one status.
+
+The status vocabulary (decided here, from numbers computed elsewhere):
+
+* ``ok``: the flow's draws, checked by their importance weights against the exact likelihood,
+  needed almost no correction (efficiency >= ``ok_efficiency``); the reweighted draws are kept.
+* ``reweighted``: the weights are trustworthy (k̂ <= ``max_khat``, efficiency >=
+  ``min_efficiency``) but the flow was visibly off; the reweighted draws correct it.
+* ``mcmc``: the weights rejected the flow and the MCMC fallback converged, its posterior-median
+  model within ``max_chi2`` of the best fit its walkers found.
+* ``unconverged``: the fallback ran to its cap (or settled off the best fit); its draws are kept.
+* ``skipped``: the weights rejected the flow but the fallback did not run on it
+  (``--no-fallback`` or ``--max-fallback``); the flow's unweighted draws are kept.
+* ``cut`` / ``bad_input``: from ingestion; no posterior.
 """
 
 from __future__ import annotations
@@ -24,7 +37,27 @@ STAT_NAMES: tuple[str, ...] = ("mean", "std", "p02_5", "p16", "p50", "p84", "p97
 _PERCENTILES = (2.5, 16.0, 50.0, 84.0, 97.5)
 
 #: Statuses, in precedence order (the first that applies wins).
-STATUSES: tuple[str, ...] = ("bad_input", "cut", "timeout", "mcmc", "ok")
+STATUSES: tuple[str, ...] = ("bad_input", "cut", "skipped", "unconverged", "mcmc", "reweighted", "ok")
+#: Where a row's draws come from: the flow as drawn, the flow's draws resampled by their
+#: importance weights, or the MCMC fallback.
+METHODS: tuple[str, ...] = ("flow", "importance", "mcmc")
+
+
+def flow_status(trusted, efficiency, ok_efficiency: float) -> np.ndarray:
+    """(G,) object: "ok" / "reweighted" where the weights are ``trusted``, None (routed) elsewhere."""
+    eff = np.asarray(efficiency, dtype=np.float64)
+    status = np.full(eff.shape, None, dtype=object)
+    keep = np.asarray(trusted, dtype=bool)
+    status[keep] = np.where(eff[keep] >= ok_efficiency, "ok", "reweighted")
+    return status
+
+
+def fallback_status(converged, chi2_median, chi2_best, max_chi2: float) -> np.ndarray:
+    """(G,) object: "mcmc" where the chain converged and its posterior-median model fits within
+    ``max_chi2`` of the best χ² its walkers reached, else "unconverged" (NaN χ² fails)."""
+    with np.errstate(invalid="ignore"):
+        fits = np.asarray(chi2_median, dtype=np.float64) <= np.asarray(chi2_best, dtype=np.float64) + max_chi2
+    return np.where(np.asarray(converged, dtype=bool) & fits, "mcmc", "unconverged").astype(object)
 
 
 def summary_columns() -> list[str]:
@@ -32,26 +65,42 @@ def summary_columns() -> list[str]:
     return [f"{q}_{s}" for q in QUANTITY_NAMES for s in STAT_NAMES]
 
 
-def posterior_quantities(sps_model, theta_box, z) -> np.ndarray:
-    """(G, S, 17) physical parameters and derived properties of box-space draws (G, S, 11).
+def posterior_quantities(sps_model, theta_box, z, indices=None) -> np.ndarray:
+    """(G, K, 17) physical parameters and derived properties of box-space draws (G, S, 11).
 
-    ``z`` (G,) is each galaxy's redshift. NaN draws (a galaxy that hit the rejection cap) stay
-    NaN. Draws are clipped into the prior box first: float32 draws accepted against the box in
-    float32 may sit one ulp outside it in float64.
+    ``z`` (G,) is each galaxy's redshift. ``indices`` (G, K) picks, per galaxy, which of its S
+    draws to describe (e.g. an importance resampling, with repeats; -1 gives NaN); each distinct
+    draw goes through the forward model once. None: all S draws in order. NaN draws (a galaxy
+    that hit the rejection cap) stay NaN. Draws are clipped into the prior box first: float32
+    draws accepted against the box in float32 may sit one ulp outside it in float64.
     """
     box = np.asarray(theta_box)
     g, s, _ = box.shape
-    flat = box.reshape(g * s, N_BOX).astype(np.float64)
+    if indices is None:
+        indices = np.broadcast_to(np.arange(s), (g, s))
+    indices = np.asarray(indices, dtype=np.int64)
+    k = indices.shape[1]
+    picked, where = [], np.full((g, k), -1, dtype=np.int64)
+    n_distinct = 0
+    for i in range(g):
+        valid = indices[i] >= 0
+        distinct, inverse = np.unique(indices[i][valid], return_inverse=True)
+        picked.append(box[i, distinct])
+        where[i, valid] = n_distinct + inverse
+        n_distinct += distinct.size
+    flat = np.concatenate(picked).astype(np.float64) if picked else np.empty((0, N_BOX))
+    zz = np.concatenate([np.full(len(rows), float(zi)) for rows, zi in zip(picked, np.asarray(z, dtype=np.float64))]) \
+        if picked else np.empty(0)
     ok = np.all(np.isfinite(flat), axis=1)
-    out = np.full((g * s, len(QUANTITY_NAMES)), np.nan)
+    values = np.full((flat.shape[0] + 1, len(QUANTITY_NAMES)), np.nan)  # the last row answers index -1
     if ok.any():
         phys = box_to_physical(np.clip(flat[ok], BOX_LOWER, BOX_UPPER), validate=False)
-        zz = np.repeat(np.asarray(z, dtype=np.float64), s)[ok]
-        derived = sps_model.derived_properties(phys, zz)
-        out[ok, : len(PHYSICAL_NAMES)] = phys
-        for k, name in enumerate(DERIVED_NAMES):
-            out[ok, len(PHYSICAL_NAMES) + k] = derived[name]
-    return out.reshape(g, s, len(QUANTITY_NAMES))
+        derived = sps_model.derived_properties(phys, zz[ok])
+        rows = np.flatnonzero(ok)
+        values[rows, : len(PHYSICAL_NAMES)] = phys
+        for j, name in enumerate(DERIVED_NAMES):
+            values[rows, len(PHYSICAL_NAMES) + j] = derived[name]
+    return values[where]
 
 
 def summarize_draws(values) -> np.ndarray:
@@ -110,12 +159,19 @@ def median_model_chi2(sps_model, theta_box, z, mag, sigma_mag, n_draws: int = N_
         zz = np.repeat(np.asarray(z, dtype=np.float64), k)[ok]
         model_flux[ok] = sps_model.photometry(np.clip(flat[ok], BOX_LOWER, BOX_UPPER), zz, space="box",
                                               unit="nanomaggies")
-    model_flux = model_flux.reshape(g, k, 5)
-    flux, sigma = fluxes_from_mags(mag, sigma_mag)
+    return median_flux_chi2(model_flux.reshape(g, k, 5), *fluxes_from_mags(mag, sigma_mag))
+
+
+def median_flux_chi2(model_flux, flux_nmgy, sigma_nmgy) -> np.ndarray:
+    """(G,) χ² of the median over draws of model fluxes (G, K, 5) [nmgy] against data (G, 5).
+
+    The statistic of :func:`median_model_chi2`, for draws whose model fluxes are already known
+    (the importance weights needed them). NaN draws are ignored; NaN for a galaxy without any.
+    """
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN galaxies
-        median_flux = np.nanmedian(model_flux, axis=1)
-    return chi2(median_flux, flux, sigma)
+        median_flux = np.nanmedian(np.asarray(model_flux, dtype=np.float64), axis=1)
+    return chi2(median_flux, flux_nmgy, sigma_nmgy)
 
 
 def stored_draws(theta_box, k: int) -> np.ndarray:

@@ -15,13 +15,15 @@ import pandas as pd
 import pyarrow as pa
 
 from ..config import FallbackConfig, SamplingConfig
-from ..fallback import fallback_reasons, fluxes_from_mags, run_fallback
+from ..fallback import fallback_reasons, run_fallback
+from ..likelihood import fluxes_from_mags
 from ..photometry import MAG_COLUMNS, SIGMA_COLUMNS, mag_to_flux
-from ..posterior import PosteriorModel, galaxy_seeds, sample_posteriors
+from ..posterior import PosteriorModel, galaxy_seeds, galaxy_stream, sample_posteriors
+from ..posterior.importance import ImportanceWeights, systematic_resample, weigh_draws
 from ..sps.parameters import N_BOX
 from .core import (
-    QUANTITY_NAMES, STAT_NAMES, input_status, median_model_chi2, posterior_quantities, stored_draws,
-    summarize_draws,
+    QUANTITY_NAMES, STAT_NAMES, fallback_status, flow_status, input_status, median_flux_chi2, median_model_chi2,
+    posterior_quantities, stored_draws, summarize_draws,
 )
 
 #: Columns an input pixel must have (``docs/data-contracts.md`` §4).
@@ -29,6 +31,10 @@ INPUT_COLUMNS: tuple[str, ...] = ("_healpix_29", "nsaid", "ra", "dec", "z", *MAG
                                   "ingest_reason", "oos_noise", "oos_color")
 #: Flow draws handed to the fallback as starting candidates for its walkers.
 N_INIT_DRAWS = 128
+#: The galaxy's random substream (``galaxy_stream``) that drives its importance resampling.
+RESAMPLE_SUBSTREAM = 1
+#: The importance-weight columns of the catalog, per usable row.
+WEIGHT_COLUMNS: tuple[str, ...] = ("is_efficiency", "is_khat", "log_evidence", "log_evidence_se")
 
 
 @dataclass(frozen=True)
@@ -69,8 +75,10 @@ class Posteriors:
         chi2: (R,) χ² of the posterior-median model photometry.
         n_samples: (R,) draws behind the summaries.
         stored: (R, K, 11) float32 stored draws (box space).
-        status: (R,) "ok" (flow), "mcmc" or "timeout" (fallback).
+        status: (R,) "ok" / "reweighted" (the weights kept the flow), "skipped" (routed, until the
+            fallback replaces it), "mcmc" / "unconverged" (fallback).
         ess: (R,) effective sample size (fallback rows; NaN for the flow).
+        method: (R,) "importance", "flow" or "mcmc" (``core.METHODS``).
     """
 
     rows: np.ndarray
@@ -80,6 +88,7 @@ class Posteriors:
     stored: np.ndarray
     status: np.ndarray
     ess: np.ndarray
+    method: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,8 @@ class FlowPartition:
         seeds: (G,) uint64 galaxy seeds.
         accept_frac: (G,) flow accepted fraction (NaN without a flow posterior).
         fallback_reason: (G,) int32 :class:`~sedflow_dask.fallback.FallbackReason` bits.
+        weights: ``WEIGHT_COLUMNS`` -> (G,) importance-weight diagnostics (NaN without a flow
+            posterior).
         flow: the flow's posteriors of the usable rows.
         candidates: the rows routed to the fallback.
     """
@@ -101,6 +112,7 @@ class FlowPartition:
     seeds: np.ndarray
     accept_frac: np.ndarray
     fallback_reason: np.ndarray
+    weights: dict[str, np.ndarray]
     flow: Posteriors
     candidates: FallbackCandidates
 
@@ -123,35 +135,99 @@ def check_input_frame(frame: pd.DataFrame, source: str) -> None:
         raise ValueError(f"{source}: duplicated nsaid {int(nsaid[np.argmax(dup)])} (row {int(np.argmax(dup))})")
 
 
-def sample_flow_posteriors(posterior: PosteriorModel, sps_model, x: np.ndarray, seeds: np.ndarray,
-                           sample: SamplingConfig, *, n_init: int = 0):
-    """Flow posteriors of galaxies x (G, 11) = (mag_ugriz, σ_ugriz, z), batch by batch.
+@dataclass(frozen=True)
+class WeighedFlow:
+    """The flow's posterior of a batch of galaxies, checked against the exact likelihood.
 
-    Returns (summaries (G, 17, 7), χ² (G,), n_filled (G,), stored (G, n_stored, 11), accept
-    fraction (G,), init draws (G, n_init, 11)); only ``sample.batch_galaxies`` galaxies' draws
-    are in memory at a time.
+    Attributes:
+        samples: (G, S, 11) the flow's box-space draws (NaN where it had none).
+        model_flux: (G, S, 5) their model fluxes [nmgy].
+        resampled: (G, S) indices into ``samples`` of the importance-resampled draws (-1 for a
+            galaxy without a finite weight).
+        kept: (G, S) indices of the draws the catalog keeps: ``resampled`` where the weights
+            are trusted, the flow's own draws in order elsewhere.
+        weights: the importance weights and their diagnostics.
+        trusted: (G,) weights pass ``min_efficiency`` and ``max_khat``.
+        accept_frac: (G,) the flow's in-box fraction.
+    """
+
+    samples: np.ndarray
+    model_flux: np.ndarray
+    resampled: np.ndarray
+    kept: np.ndarray
+    weights: ImportanceWeights
+    trusted: np.ndarray
+    accept_frac: np.ndarray
+
+    def take(self, values: np.ndarray, indices: np.ndarray) -> np.ndarray:
+        """Per-draw ``values`` (G, S, ...) at ``indices`` (G, K) (NaN at -1 and at missing draws)."""
+        rows = np.arange(values.shape[0])[:, None]
+        picked = values[rows, np.maximum(indices, 0)]
+        return np.where((indices >= 0).reshape(*indices.shape, *([1] * (values.ndim - 2))), picked, np.nan)
+
+    @property
+    def draws(self) -> np.ndarray:
+        """(G, S, 11) float32 the kept draws."""
+        return self.take(self.samples, self.kept).astype(np.float32)
+
+
+def weighed_flow_batch(posterior: PosteriorModel, sps_model, x: np.ndarray, seeds: np.ndarray, n_samples: int,
+                       max_rounds: int, batch_galaxies: int, fallback: FallbackConfig) -> WeighedFlow:
+    """Flow draws of galaxies x (G, 11) = (mag_ugriz, σ_ugriz, z), weighed and resampled.
+
+    Each galaxy's resampling takes one uniform variate from its ``RESAMPLE_SUBSTREAM``, so the
+    draws depend on its seed alone (and the batch, through float32 sums; ``resample`` re-runs
+    the whole batch).
+    """
+    ps = sample_posteriors(posterior, x, n_samples, seeds=seeds, max_rounds=max_rounds,
+                           batch_galaxies=batch_galaxies, log_density=True)
+    flux, sigma = fluxes_from_mags(x[:, :5], x[:, 5:10])
+    weights, model_flux = weigh_draws(sps_model, ps.samples, ps.log_q, x[:, 10], flux, sigma, posterior.prior)
+    offsets = np.array([galaxy_stream(int(sd), RESAMPLE_SUBSTREAM).random() for sd in seeds])
+    resampled = systematic_resample(weights.smoothed, offsets)
+    trusted = weights.trusted(fallback.min_efficiency, fallback.max_khat)
+    as_drawn = np.where(np.isfinite(ps.samples[:, :, 0]), np.arange(n_samples), -1)
+    kept = np.where(trusted[:, None], resampled, as_drawn)
+    return WeighedFlow(samples=ps.samples, model_flux=model_flux, resampled=resampled, kept=kept, weights=weights,
+                       trusted=trusted, accept_frac=ps.accept_frac)
+
+
+def sample_flow_posteriors(posterior: PosteriorModel, sps_model, x: np.ndarray, seeds: np.ndarray,
+                           sample: SamplingConfig, fallback: FallbackConfig, *,
+                           n_init: int = 0) -> dict[str, np.ndarray]:
+    """Weighed flow posteriors of galaxies x (G, 11) = (mag_ugriz, σ_ugriz, z), batch by batch.
+
+    Returns arrays by name: summaries (G, 17, 7), chi2 (G,), n_filled (G,), stored (G,
+    n_stored, 11), accept_frac (G,), trusted (G,), the ``WEIGHT_COLUMNS`` (G,) and init (G,
+    n_init, 11), the weight-resampled draws the fallback starts from; only
+    ``sample.batch_galaxies`` galaxies' draws are in memory at a time.
     """
     g = x.shape[0]
     n_init = min(n_init, sample.n_samples)
-    summaries = np.full((g, len(QUANTITY_NAMES), len(STAT_NAMES)), np.nan)
-    c2 = np.full(g, np.nan)
-    n_filled = np.zeros(g, dtype=np.int64)
-    stored = np.full((g, sample.n_stored, N_BOX), np.nan, dtype=np.float32)
-    accept = np.full(g, np.nan)
-    init = np.full((g, n_init, N_BOX), np.nan, dtype=np.float32)
+    out = {"summaries": np.full((g, len(QUANTITY_NAMES), len(STAT_NAMES)), np.nan), "chi2": np.full(g, np.nan),
+           "n_filled": np.zeros(g, dtype=np.int64),
+           "stored": np.full((g, sample.n_stored, N_BOX), np.nan, dtype=np.float32),
+           "accept_frac": np.full(g, np.nan), "trusted": np.zeros(g, dtype=bool),
+           "init": np.full((g, n_init, N_BOX), np.nan, dtype=np.float32),
+           **{c: np.full(g, np.nan) for c in WEIGHT_COLUMNS}}
     step = sample.batch_galaxies
     for start in range(0, g, step):
         b = slice(start, min(start + step, g))
-        ps = sample_posteriors(posterior, x[b], sample.n_samples, seeds=seeds[b], max_rounds=sample.max_rounds,
-                               batch_galaxies=step)
-        summaries[b] = summarize_draws(posterior_quantities(sps_model, ps.samples, x[b, 10]))
-        c2[b] = median_model_chi2(sps_model, ps.samples, x[b, 10], x[b, :5], x[b, 5:10])
-        n_filled[b] = ps.n_filled
-        stored[b] = stored_draws(ps.samples, sample.n_stored)
-        accept[b] = ps.accept_frac
+        wf = weighed_flow_batch(posterior, sps_model, x[b], seeds[b], sample.n_samples, sample.max_rounds, step,
+                                fallback)
+        out["summaries"][b] = summarize_draws(posterior_quantities(sps_model, wf.samples, x[b, 10], wf.kept))
+        out["chi2"][b] = median_flux_chi2(wf.take(wf.model_flux, wf.kept), *fluxes_from_mags(x[b, :5], x[b, 5:10]))
+        draws = wf.draws
+        out["n_filled"][b] = np.sum(np.isfinite(draws[:, :, 0]), axis=1)
+        out["stored"][b] = stored_draws(draws, sample.n_stored)
+        out["accept_frac"][b] = wf.accept_frac
+        out["trusted"][b] = wf.trusted
+        for column, values in zip(WEIGHT_COLUMNS, (wf.weights.efficiency, wf.weights.khat, wf.weights.log_evidence,
+                                                   wf.weights.log_evidence_se)):
+            out[column][b] = values
         if n_init:
-            init[b] = stored_draws(ps.samples, n_init)
-    return summaries, c2, n_filled, stored, accept, init
+            out["init"][b] = stored_draws(wf.take(wf.samples, wf.resampled), n_init)
+    return out
 
 
 def infer_flow(frame: pd.DataFrame, posterior: PosteriorModel, sps_model, *, seed: int,
@@ -177,21 +253,26 @@ def infer_flow(frame: pd.DataFrame, posterior: PosteriorModel, sps_model, *, see
     status[(status == None) & ~finite] = "bad_input"  # noqa: E711 (object array)
     usable = np.flatnonzero(status == None)  # noqa: E711
     seeds = galaxy_seeds(seed, inputs["nsaid"])
-    summaries, c2, n_filled, stored, acc_u, init = sample_flow_posteriors(
-        posterior, sps_model, x[usable], seeds[usable], sample, n_init=N_INIT_DRAWS)
+    flow = sample_flow_posteriors(posterior, sps_model, x[usable], seeds[usable], sample, fallback,
+                                  n_init=N_INIT_DRAWS)
     accept = np.full(g, np.nan)
-    accept[usable] = acc_u
+    accept[usable] = flow["accept_frac"]
+    weights = {c: np.full(g, np.nan) for c in WEIGHT_COLUMNS}
+    for c in WEIGHT_COLUMNS:
+        weights[c][usable] = flow[c]
     reasons = np.zeros(g, dtype=np.int32)
-    reasons[usable] = fallback_reasons(c2, inputs["oos_noise"][usable].astype(bool),
-                                       inputs["oos_color"][usable].astype(bool), fallback)
-    flow = Posteriors(rows=usable, summaries=summaries, chi2=c2, n_samples=n_filled, stored=stored,
-                      status=np.full(usable.size, "ok", dtype=object), ess=np.full(usable.size, np.nan))
+    reasons[usable] = fallback_reasons(flow["is_efficiency"], flow["is_khat"], fallback)
     routed = reasons[usable] != 0
+    status_u = flow_status(~routed, flow["is_efficiency"], fallback.ok_efficiency)
+    status_u[routed] = "skipped"  # until the fallback's result replaces it
+    posteriors = Posteriors(rows=usable, summaries=flow["summaries"], chi2=flow["chi2"], n_samples=flow["n_filled"],
+                            stored=flow["stored"], status=status_u, ess=np.full(usable.size, np.nan),
+                            method=np.where(routed, "flow", "importance").astype(object))
     rows = usable[routed]
     candidates = FallbackCandidates(rows=rows, nsaid=inputs["nsaid"][rows].astype(np.int64), mag=mag[rows],
-                                    sigma=sig[rows], z=z[rows], seeds=seeds[rows], init=init[routed])
+                                    sigma=sig[rows], z=z[rows], seeds=seeds[rows], init=flow["init"][routed])
     return FlowPartition(inputs=inputs, status=status, seeds=seeds, accept_frac=accept, fallback_reason=reasons,
-                         flow=flow, candidates=candidates)
+                         weights=weights, flow=posteriors, candidates=candidates)
 
 
 def _joined(parts: list[FlowPartition], get, shift: bool = False) -> np.ndarray:
@@ -205,11 +286,12 @@ def concat_flow_partitions(parts: list[FlowPartition]) -> FlowPartition:
     if len(parts) == 1:
         return parts[0]
     flow = Posteriors(*(_joined(parts, lambda p, f=f: getattr(p.flow, f), shift=(f == "rows"))
-                        for f in ("rows", "summaries", "chi2", "n_samples", "stored", "status", "ess")))
+                        for f in ("rows", "summaries", "chi2", "n_samples", "stored", "status", "ess", "method")))
     return FlowPartition(inputs={c: _joined(parts, lambda p, c=c: p.inputs[c]) for c in parts[0].inputs},
                          status=_joined(parts, lambda p: p.status), seeds=_joined(parts, lambda p: p.seeds),
                          accept_frac=_joined(parts, lambda p: p.accept_frac),
                          fallback_reason=_joined(parts, lambda p: p.fallback_reason),
+                         weights={c: _joined(parts, lambda p, c=c: p.weights[c]) for c in WEIGHT_COLUMNS},
                          flow=flow, candidates=concat_candidates(parts))
 
 
@@ -220,7 +302,11 @@ def concat_candidates(parts: list[FlowPartition]) -> FallbackCandidates:
 
 
 def infer_fallback(candidates: FallbackCandidates, model, config: FallbackConfig, n_stored: int) -> Posteriors:
-    """MCMC posteriors of routed galaxies (``model``: :func:`~sedflow_dask.fallback.fallback_model`)."""
+    """MCMC posteriors of routed galaxies (``model``: :func:`~sedflow_dask.fallback.fallback_model`).
+
+    A chain is "mcmc" when it converged and its posterior-median model re-checks within
+    ``config.max_chi2`` of the best fit it found (:func:`.core.fallback_status`), else "unconverged".
+    """
     flux, sigma = fluxes_from_mags(candidates.mag, candidates.sigma)
     res = run_fallback(model, flux, sigma, candidates.z, seeds=candidates.seeds, init=candidates.init,
                        config=config, batch_galaxies=config.batch_galaxies)
@@ -228,8 +314,9 @@ def infer_fallback(candidates: FallbackCandidates, model, config: FallbackConfig
     c2 = median_model_chi2(model, res.samples, candidates.z, candidates.mag, candidates.sigma)
     n = np.sum(np.isfinite(res.samples[:, :, 0]), axis=1)
     return Posteriors(rows=candidates.rows, summaries=summaries, chi2=c2, n_samples=n,
-                      stored=stored_draws(res.samples, n_stored), status=res.status.astype(object),
-                      ess=res.ess.astype(np.float64))
+                      stored=stored_draws(res.samples, n_stored),
+                      status=fallback_status(res.converged, c2, res.chi2_min, config.max_chi2),
+                      ess=res.ess.astype(np.float64), method=np.full(len(candidates), "mcmc", dtype=object))
 
 
 def catalog_schema() -> pa.Schema:
@@ -239,7 +326,8 @@ def catalog_schema() -> pa.Schema:
     fields += [
         pa.field("ingest_reason", pa.int32()), pa.field("oos_noise", pa.bool_()), pa.field("oos_color", pa.bool_()),
         pa.field("status", pa.string()), pa.field("method", pa.string()), pa.field("fallback_reason", pa.int32()),
-        pa.field("accept_frac", pa.float64()), pa.field("chi2_median_model", pa.float64()),
+        pa.field("accept_frac", pa.float64()), *(pa.field(c, pa.float64()) for c in WEIGHT_COLUMNS),
+        pa.field("chi2_median_model", pa.float64()),
         pa.field("n_samples", pa.int64()), pa.field("seed", pa.uint64()), pa.field("mcmc_ess", pa.float64()),
     ]
     fields += [pa.field(f"{q}_{s}", pa.float64()) for q in QUANTITY_NAMES for s in STAT_NAMES]
@@ -251,7 +339,7 @@ def partition_table(part: FlowPartition, fallback_results: list[Posteriors], n_s
     """The pixel's output rows: every input row once, with its status.
 
     Rows routed to the fallback but absent from ``fallback_results`` (fallback disabled or
-    capped) keep the flow's posterior, status "timeout", method "flow".
+    capped) keep the flow's unweighted posterior, status "skipped", method "flow".
     """
     g = part.n_rows
     status = part.status.copy()
@@ -263,17 +351,16 @@ def partition_table(part: FlowPartition, fallback_results: list[Posteriors], n_s
     stored = np.full((g, n_stored, N_BOX), np.nan, dtype=np.float32)
     has = np.zeros(g, dtype=bool)
 
-    def put(p: Posteriors, how: str) -> None:
+    def put(p: Posteriors) -> None:
         summaries[p.rows], c2[p.rows], n_samples[p.rows], ess[p.rows] = p.summaries, p.chi2, p.n_samples, p.ess
         stored[p.rows] = p.stored
         status[p.rows] = p.status
-        method[p.rows] = how
+        method[p.rows] = p.method
         has[p.rows] = True
 
-    put(part.flow, "flow")
-    status[part.candidates.rows] = "timeout"
+    put(part.flow)
     for p in fallback_results:
-        put(p, "mcmc")
+        put(p)
     schema = catalog_schema()
     cols: dict[str, pa.Array] = {c: pa.array(part.inputs[c], type=schema.field(c).type) for c in INPUT_COLUMNS}
     cols.update({
@@ -281,6 +368,7 @@ def partition_table(part: FlowPartition, fallback_results: list[Posteriors], n_s
         "method": pa.array(method.tolist(), pa.string()),
         "fallback_reason": pa.array(part.fallback_reason, pa.int32()),
         "accept_frac": pa.array(part.accept_frac, pa.float64(), mask=np.isnan(part.accept_frac)),
+        **{c: pa.array(part.weights[c], pa.float64(), mask=np.isnan(part.weights[c])) for c in WEIGHT_COLUMNS},
         "chi2_median_model": pa.array(c2, pa.float64(), mask=~has | np.isnan(c2)),
         "n_samples": pa.array(n_samples, pa.int64()),
         "seed": pa.array(part.seeds, pa.uint64()),

@@ -16,14 +16,14 @@ import numpy as np
 import pandas as pd
 
 from ..config import FallbackConfig, SamplingConfig
-from ..fallback import fluxes_from_mags, run_fallback
+from ..fallback import run_fallback
 from ..ingest.io import read_ingested
+from ..likelihood import fluxes_from_mags
 from ..photometry import MAG_COLUMNS, SIGMA_COLUMNS
-from ..posterior import sample_posteriors
 from ..runtime import single_threaded_torch
 from .catalog import partition_path, read_catalog_provenance
 from .core import QUANTITY_NAMES, STAT_NAMES, posterior_quantities, stored_draws, summarize_draws
-from .partition import N_INIT_DRAWS
+from .partition import N_INIT_DRAWS, weighed_flow_batch
 from .resources import InferenceResources
 
 
@@ -77,13 +77,13 @@ def flow_batch(frame: pd.DataFrame, position: int, sample: SamplingConfig) -> np
     """Row positions of the flow batch that held row ``position`` when the catalog was made.
 
     The flow ran on the pixel's row ranges of ``sample.task_rows`` rows, and in each on the
-    galaxies with a posterior (status ok, mcmc or timeout) in batches of
-    ``sample.batch_galaxies``; re-drawing that whole batch repeats the catalog's float32
-    arithmetic exactly, where a batch of one would differ by ~1e-6.
+    galaxies with a posterior (``method`` set, whatever the status) in batches of
+    ``sample.batch_galaxies``; re-drawing and re-weighing that whole batch repeats the catalog's
+    float32 arithmetic exactly, where a batch of one would differ by ~1e-6.
     """
     start = position // sample.task_rows * sample.task_rows
     chunk = frame.iloc[start:start + sample.task_rows]
-    usable = start + np.flatnonzero(chunk["status"].isin(["ok", "mcmc", "timeout"]).to_numpy())
+    usable = start + np.flatnonzero(chunk["method"].notna().to_numpy())
     k = int(np.flatnonzero(usable == position)[0]) // sample.batch_galaxies
     return usable[k * sample.batch_galaxies:(k + 1) * sample.batch_galaxies]
 
@@ -94,8 +94,10 @@ def resample_galaxy(catalog: str | Path, nsaid: int, n: int | None = None, *,
 
     ``n`` draws (default: the catalog's, ``sample.n_samples`` or ``fallback.n_keep``, which
     reproduces its summaries).
-    Flow galaxies are re-drawn from the flow; fallback galaxies re-run the MCMC (the same chain
-    when it converged; a timed-out chain depends on the machine's speed). Raises ValueError for
+    Flow galaxies are re-drawn from the flow, re-weighed and re-resampled (method "importance")
+    or kept as drawn (method "flow"); fallback galaxies re-run the MCMC from the same resampled
+    flow draws (the same chain when it converged; a chain stopped by its time cap depends on
+    the machine's speed). Raises ValueError for
     galaxies without a posterior (status ``cut``/``bad_input``) or a model other than the
     catalog's.
     """
@@ -120,22 +122,23 @@ def resample_galaxy(catalog: str | Path, nsaid: int, n: int | None = None, *,
     seeds = frame.iloc[batch]["seed"].to_numpy(np.uint64)
     me = int(np.flatnonzero(batch == position)[0])
     x = x_batch[me:me + 1]
-    n_catalog = sample.n_samples if row["method"] == "flow" else fallback.n_keep
+    n_catalog = fallback.n_keep if row["method"] == "mcmc" else sample.n_samples
     n_draws = n_catalog if n is None else int(n)
     with single_threaded_torch():  # as on the workers
-        flow = sample_posteriors(resources.posterior, x_batch, sample.n_samples, seeds=seeds,
-                                 max_rounds=sample.max_rounds, batch_galaxies=sample.batch_galaxies).samples[me:me + 1]
-        if row["method"] == "flow":
+        weighed = weighed_flow_batch(resources.posterior, resources.sps, x_batch, seeds, sample.n_samples,
+                                     sample.max_rounds, sample.batch_galaxies, fallback)
+        if row["method"] != "mcmc":
             model = resources.sps
-            draws = flow if n_draws == sample.n_samples else sample_posteriors(
-                resources.posterior, x, n_draws, seeds=seeds[me:me + 1], max_rounds=sample.max_rounds).samples
+            draws = weighed.draws[me:me + 1] if n_draws == sample.n_samples else weighed_flow_batch(
+                resources.posterior, resources.sps, x, seeds[me:me + 1], n_draws, sample.max_rounds,
+                sample.batch_galaxies, fallback).draws
         else:
-            # the catalog's fallback task started its walkers from these flow draws; float64 chains
-            # do not depend on the other galaxies of their batch
+            # the catalog's fallback task started its walkers from these resampled flow draws;
+            # float64 chains do not depend on the other galaxies of their batch
             model = resources.fallback
             flux, sigma = fluxes_from_mags(x[:, :5], x[:, 5:10])
-            draws = run_fallback(model, flux, sigma, x[:, 10], seeds=seeds[me:me + 1],
-                                 init=stored_draws(flow, N_INIT_DRAWS),
+            start = stored_draws(weighed.take(weighed.samples, weighed.resampled)[me:me + 1], N_INIT_DRAWS)
+            draws = run_fallback(model, flux, sigma, x[:, 10], seeds=seeds[me:me + 1], init=start,
                                  config=dataclasses.replace(fallback, n_keep=n_draws), batch_galaxies=1).samples
     quantities = posterior_quantities(model, draws, x[:, 10])
     stats = summarize_draws(quantities)[0]

@@ -32,9 +32,13 @@ def galaxy_seeds(seed: int, ids) -> np.ndarray:
                     dtype=np.uint64)
 
 
-def galaxy_stream(galaxy_seed: int) -> np.random.Generator:
-    """The counter-based random stream of one galaxy."""
-    return np.random.Generator(np.random.Philox(key=int(galaxy_seed)))
+def galaxy_stream(galaxy_seed: int, substream: int = 0) -> np.random.Generator:
+    """The counter-based random stream of one galaxy.
+
+    ``substream`` k > 0 starts the same key's counter at k · 2¹⁹², a stream disjoint from the
+    flow's draws (0) for any practical length: the importance resampling uses 1.
+    """
+    return np.random.Generator(np.random.Philox(key=int(galaxy_seed), counter=int(substream) << 192))
 
 
 @dataclass(frozen=True)
