@@ -54,7 +54,7 @@ DEFAULT_DIRS = {"real": ("demo", "catalogs/demo"), "mock": ("demo/mock", "catalo
 
 
 def register(sub) -> None:
-    from .cli import add_config_args
+    from .cli_args import add_config_args
     from .cluster import add_cluster_args
 
     p = sub.add_parser(

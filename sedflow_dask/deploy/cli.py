@@ -15,7 +15,7 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    from ..cli import add_config_args
+    from ..cli_args import add_config_args
 
     cluster = sub.add_parser(
         "cluster", help="start a Dask cluster (local processes, SLURM, Kubernetes) for --scheduler",

@@ -8,7 +8,7 @@ import sys
 
 
 def register(sub) -> None:
-    from ..cli import add_config_args
+    from ..cli_args import add_config_args
 
     p = sub.add_parser("validate", help="SBC, p-p, TARP and recovery of a posterior model on held-out simulations")
     add_config_args(p)

@@ -164,8 +164,6 @@ def plot_real_report(report, path: Path, title: str, dpi: int = 80) -> Path:
     """
     from scipy.stats import chi2 as chi2_distribution
 
-    from .real_report import CHI2_DOF, CHI2_LIMIT, MS_MASS_RANGE
-
     plt = _pyplot()
     s, f = report.summary, report.frame
     fig, axes = plt.subplots(2, 3, figsize=(13, 8))
@@ -193,18 +191,19 @@ def plot_real_report(report, path: Path, title: str, dpi: int = 80) -> Path:
     grid = np.logspace(-1, 3, 200)
     if len(c2):
         ax.plot(grid, 1 - np.searchsorted(c2, grid, side="right") / len(c2), color="C0", label="posterior-median model")
-    ax.plot(grid, chi2_distribution.sf(grid, CHI2_DOF), "k:", label=r"$\chi^2$(5)")
-    ax.axvline(CHI2_LIMIT, color="C3", lw=0.8, label=f"99.9% of $\\chi^2$(5): {CHI2_LIMIT:.1f}")
     pred = s["predictive"]
+    ax.plot(grid, chi2_distribution.sf(grid, pred["dof"]), "k:", label=rf"$\chi^2$({pred['dof']})")
+    ax.axvline(pred["limit"], color="C3", lw=0.8, label=f"99.9% of $\\chi^2$({pred['dof']}): {pred['limit']:.1f}")
     frac = pred["frac_over_limit"]
-    ax.set(xscale="log", yscale="log", ylim=(1e-4, 1.1), xlabel=r"$\chi^2$ (5 bands)", ylabel="fraction above",
+    ax.set(xscale="log", yscale="log", ylim=(1e-4, 1.1), xlabel=rf"$\chi^2$ ({pred['dof']} bands)",
+           ylabel="fraction above",
            title=f"predictive check: {frac if frac is not None else float('nan'):.1%} above the line")
     ax.legend(fontsize=7)
     ax = axes[1, 0]
     _status_scatter(ax, f, "log_mstar_p50", "log_sfr_1gyr_p50")
     ms = s["main_sequence"]
     if ms["slope"] is not None:
-        x = np.array(MS_MASS_RANGE)
+        x = np.array(ms["mass_range"])
         ax.plot(x, ms["sfr_at_1e10"] + ms["slope"] * (x - 10), "k-", lw=1.5,
                 label=f"ridge: slope {ms['slope']:.2f}, scatter {ms['scatter']:.2f} dex")
         ax.legend(fontsize=7, markerscale=3)

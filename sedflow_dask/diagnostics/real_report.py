@@ -125,7 +125,8 @@ def predictive_check(chi2) -> dict[str, Any]:
     reference = chi2_distribution.ppf(levels, CHI2_DOF)
     names = ("p16", "p50", "p84", "p99")
     return {"n": len(finite), "n_nonfinite": int((~np.isfinite(c)).sum()), **dict(zip(names, map(float, q))),
-            "limit": CHI2_LIMIT, "frac_over_limit": _fraction(int((finite > CHI2_LIMIT).sum()), len(finite)),
+            "dof": CHI2_DOF, "limit": CHI2_LIMIT,
+            "frac_over_limit": _fraction(int((finite > CHI2_LIMIT).sum()), len(finite)),
             "chi2_5": dict(zip(names, map(float, reference)))}
 
 

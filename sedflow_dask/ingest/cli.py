@@ -14,7 +14,7 @@ _SDSS_FLUXES = ("model", "petro", "cmodel")
 
 
 def register(sub) -> None:
-    from ..cli import add_config_args
+    from ..cli_args import add_config_args
     from ..cluster import add_cluster_args
 
     p = sub.add_parser(

@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from ..cli import add_config_args
+from ..cli_args import add_config_args
 from ..config import Config
 from ..survey.nsa import NSA_VERSIONS
 

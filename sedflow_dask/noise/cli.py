@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    from ..cli import add_config_args
+    from ..cli_args import add_config_args
 
     noise = sub.add_parser("noise", help="the photometric noise model").add_subparsers(dest="noise_command",
                                                                                       metavar="NOISE")

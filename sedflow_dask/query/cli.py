@@ -12,7 +12,7 @@ _BY_SUFFIX = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".json": "
 
 
 def register(sub) -> None:
-    from ..cli import add_config_args
+    from ..cli_args import add_config_args
 
     q = sub.add_parser(
         "query", help="SQL (DuckDB) over a catalog's data partitions, as the table `catalog`",

@@ -9,7 +9,7 @@ import sys
 
 
 def register(sub) -> None:
-    from ..cli import add_config_args
+    from ..cli_args import add_config_args
     from ..cluster import add_cluster_args
 
     p = sub.add_parser("simulate", help="simulate a training set on Dask (Parquet)",

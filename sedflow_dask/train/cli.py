@@ -9,7 +9,7 @@ import sys
 
 
 def register(sub) -> None:
-    from ..cli import add_config_args
+    from ..cli_args import add_config_args
 
     p = sub.add_parser("train", help="train the posterior estimator (sbi) on a training set",
                        description="Fit q(theta | mags, sigmas, z) with sbi to a `sedflow simulate` training set; "
