@@ -2,7 +2,9 @@
 
 Building the ``sedflow`` parser imports every stage's ``cli`` module, and importing a submodule
 runs its package's ``__init__``; eager re-exports there pulled in torch, sbi, hats-import and
-lsdb before any command ran (5–7 s per command). Packages declare their public names instead.
+lsdb before any command ran (5–7 s per command). Packages declare their public names instead,
+and import the same names again under ``if TYPE_CHECKING:``, which never runs, so that IDEs and
+type checkers see them (``tests/test_import_graph.py`` keeps the two lists equal).
 """
 
 from __future__ import annotations

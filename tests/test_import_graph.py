@@ -36,6 +36,17 @@ def _is_type_checking(node: ast.If) -> bool:
         isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
+def _type_checking_names(module: str, tree: ast.Module) -> dict[str, str]:
+    """Name -> submodule (relative, as ``_EXPORTS`` writes it) of a module's ``if TYPE_CHECKING:`` imports."""
+    names = {}
+    for node in tree.body:
+        if isinstance(node, ast.If) and _is_type_checking(node):
+            for imp in node.body:
+                assert isinstance(imp, ast.ImportFrom), f"{module}: only 'from .x import y' under TYPE_CHECKING"
+                names.update({a.asname or a.name: "." * imp.level + (imp.module or "") for a in imp.names})
+    return names
+
+
 def _runtime_imports(tree: ast.AST):
     for node in ast.iter_child_nodes(tree):
         if isinstance(node, ast.If) and _is_type_checking(node):
@@ -55,9 +66,13 @@ def _absolute(module: str, is_package: bool, node: ast.ImportFrom) -> str:
     return ".".join(base + ([node.module] if node.module else []))
 
 
+def _trees() -> dict[str, ast.Module]:
+    return {m: ast.parse(p.read_text(), str(p)) for m, p in _modules().items()}
+
+
 def import_graph() -> dict[str, set[str]]:
     modules = _modules()
-    trees = {m: ast.parse(p.read_text(), str(p)) for m, p in modules.items()}
+    trees = _trees()
     exports = {m: _lazy_exports(t) for m, t in trees.items()}
 
     def target(base: str, name: str) -> str:
@@ -141,3 +156,10 @@ def test_a_cycle_is_found_and_printed():
 def test_the_package_has_no_import_cycles():
     cycles = find_cycles(import_graph())
     assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)
+
+
+def test_lazy_packages_show_type_checkers_exactly_their_exports():
+    lazy = {m: (_lazy_exports(t), _type_checking_names(m, t)) for m, t in _trees().items() if _lazy_exports(t)}
+    assert "sedflow_dask.infer" in lazy and "sedflow_dask.ingest.readers" in lazy
+    for module, (exports, seen) in lazy.items():
+        assert seen == exports, f"{module}: TYPE_CHECKING imports differ from _EXPORTS"

@@ -1,7 +1,22 @@
 """Validation of posterior estimators: SBC, p-p coverage, TARP, recovery, MCMC reference widths, a mock's
 catalog against its truths, the real-galaxy report, figures."""
 
+from typing import TYPE_CHECKING
+
 from .._lazy import lazy_exports
+
+if TYPE_CHECKING:  # the public names for IDEs and type checkers (see sedflow_dask._lazy)
+    from .calibration import (
+        CalibrationSummary,
+        calibration_summary,
+        central_interval_coverage,
+        normalized_ranks,
+        sbc_ks_pvalues,
+        tarp_coverage,
+    )
+    from .real_report import RealReport, kcorrect_masses, load_report_frame
+    from .reference import MCMCReference, compare_with_mcmc, load_mcmc_reference, mcmc_reference, save_mcmc_reference
+    from .truth import TruthValidation, catalog_with_truth, truth_validation
 
 #: Public names and the submodules they live in, imported on first use (keeps `sedflow` quick to start).
 _EXPORTS = {

@@ -4,7 +4,16 @@ Pure numerics in :mod:`.core` and :mod:`.partition`; the output catalog's files 
 :mod:`.catalog`; the per-worker models in :mod:`.resources`; Dask orchestration in :mod:`.run`.
 """
 
+from typing import TYPE_CHECKING
+
 from .._lazy import lazy_exports
+
+if TYPE_CHECKING:  # the public names for IDEs and type checkers (see sedflow_dask._lazy)
+    from .catalog import InputPixel, input_pixels, partition_path, read_catalog_provenance
+    from .core import DERIVED_NAMES, QUANTITY_NAMES, STAT_NAMES, STATUSES, summary_columns
+    from .partition import INPUT_COLUMNS, catalog_schema, infer_flow, partition_table
+    from .resources import InferenceResources, load_count
+    from .run import InferSummary, infer_catalog
 
 #: Public names and the submodules they live in, imported on first use (keeps `sedflow` quick to start).
 _EXPORTS = {

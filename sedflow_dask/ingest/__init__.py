@@ -8,7 +8,27 @@ companion by NSAID on disk, :mod:`.io` writes and reads the HATS catalog, and
 :mod:`.pipeline` runs the stage on a Dask client (:func:`.pipeline.ingest_catalog`).
 """
 
+from typing import TYPE_CHECKING
+
 from .._lazy import lazy_exports
+
+if TYPE_CHECKING:  # the public names for IDEs and type checkers (see sedflow_dask._lazy)
+    from .core import (
+        CATALOG_COLUMNS,
+        apply_quality_cuts,
+        convert_photometry,
+        data_validity_reasons,
+        flag_out_of_support,
+        ingest_frame,
+    )
+    from .flags import PRESETS, clean_word, evaluate_clean, resolve_flag_layout
+    from .io import ingested_data_files, read_ingested, read_provenance
+    from .loaders import nsa_dataframe, open_flags_table, open_nsa, read_nsa_rows
+    from .pipeline import IngestPlan, IngestResult, SupportReference, ingest_catalog, ingest_nsa, plan_ingest
+    from .readers.base import CatalogReader
+    from .readers.detect import open_catalog
+    from .reasons import CUT_BITS, DATA_VALIDITY_BITS, IngestReason, reason_names
+    from .schema import NSASchema, detect_schema
 
 #: Public names and the submodules they live in, imported on first use (keeps `sedflow` quick to start).
 _EXPORTS = {

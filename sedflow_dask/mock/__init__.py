@@ -8,7 +8,17 @@ columns and flag words without physics), :mod:`.truth`, :mod:`.generate` (one bl
 plan, pure numpy), :mod:`.schema` (the table layout) and :mod:`.write` (fitsio and pyarrow).
 """
 
+from typing import TYPE_CHECKING
+
 from .._lazy import lazy_exports
+
+if TYPE_CHECKING:  # the public names for IDEs and type checkers (see sedflow_dask._lazy)
+    from .galaxies import reference_colour_quantiles
+    from .generate import MockBlock, MockPlan, generate_block, plan_mock_nsa
+    from .labels import FLAG_DEFECTS, FLAG_MODES, FLAG_PRESETS, PATHOLOGIES, PATHOLOGY_RATES, MockLabels
+    from .schema import TFORMS_V1, catalog_dtype, flags_dtype
+    from .truth import expected_ingest_reason
+    from .write import MockNSAFiles, default_paths, iter_blocks, write_mock_nsa
 
 #: Public names and the submodules they live in, imported on first use (keeps `sedflow` quick to start).
 _EXPORTS = {

@@ -1,6 +1,21 @@
 """The amortized posterior q(θ | x): flows (sbi), the artifact, batched bounded sampling, importance weights."""
 
+from typing import TYPE_CHECKING
+
 from .._lazy import lazy_exports
+
+if TYPE_CHECKING:  # the public names for IDEs and type checkers (see sedflow_dask._lazy)
+    from .artifact import DEFAULT_MODEL_DIR, X_NAMES, PosteriorModel, load_posterior_model
+    from .flows import architecture_of, base_to_theta, build_flow
+    from .importance import (
+        KHAT_LIMIT,
+        ImportanceWeights,
+        importance_weights,
+        log_importance_weights,
+        systematic_resample,
+        weigh_draws,
+    )
+    from .sampling import PosteriorSamples, galaxy_seeds, galaxy_stream, sample_posteriors
 
 #: Public names and the submodules they live in, imported on first use (keeps `sedflow` quick to start).
 _EXPORTS = {

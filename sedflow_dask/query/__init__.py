@@ -5,7 +5,13 @@ the table ``catalog``. ``cone_search(catalog, ra, dec, radius_arcsec)`` reads on
 pixels the cone touches. From the shell: ``sedflow query CATALOG "SQL"`` and ``sedflow cone``.
 """
 
+from typing import TYPE_CHECKING
+
 from .._lazy import lazy_exports
+
+if TYPE_CHECKING:  # the public names for IDEs and type checkers (see sedflow_dask._lazy)
+    from .cone import angular_separation_arcsec, cone_search
+    from .duck import PARTITION_COLUMNS, TABLE, QueryError, connect, data_files, query_arrow, query_catalog
 
 #: Public names and the submodules they live in, imported on first use (keeps `sedflow` quick to start).
 _EXPORTS = {

@@ -1,6 +1,15 @@
 """Stellar population synthesis: SSP tables, the PROVABGS model and the synthesis core."""
 
+from typing import TYPE_CHECKING
+
 from .._lazy import lazy_exports
+
+if TYPE_CHECKING:  # the public names for IDEs and type checkers (see sedflow_dask._lazy)
+    from .model import DERIVED_NAMES, PROVABGSModel, StarFormationHistory, convert_flux
+    from .parameters import BOX_LOWER, BOX_NAMES, BOX_UPPER, PHYSICAL_NAMES, box_to_physical, physical_to_box
+    from .ssp_table import SSPTable, default_ssp_table_path, load_ssp_table
+    from .synthesis import Dust, ExtraPopulation, Populations, SpectralSynthesis
+    from .tabulated_sfh import photometry_from_sfh, spectrum_from_sfh
 
 #: Public names and the submodules they live in, imported on first use (keeps `sedflow` quick to start).
 _EXPORTS = {

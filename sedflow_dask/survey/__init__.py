@@ -6,7 +6,14 @@ the flat-file word halves; :mod:`.sdss`: kcorrect error floors, SDSS->AB offsets
 corrections that bring an SDSS export onto the NSA's footing.
 """
 
+from typing import TYPE_CHECKING
+
 from .._lazy import lazy_exports
+
+if TYPE_CHECKING:  # the public names for IDEs and type checkers (see sedflow_dask._lazy)
+    from .nsa import DFLAGS_BAD_MASK, N_NSA_BANDS, NSA_VERSIONS, UGRIZ, column_name, iau_names, schema_version
+    from .sdss import KCORRECT_FLOORS, SDSS_TO_AB, SDSSCorrections, correct_sdss_photometry, sdss_objid
+    from .sdss_flags import DEFAULT_PRESET_DEFECTS, combine_split_words, split_word
 
 _EXPORTS = {
     "DFLAGS_BAD_MASK": ".nsa",

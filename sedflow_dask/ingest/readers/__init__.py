@@ -6,7 +6,17 @@ nanomaggies) plus a provenance dict of what it did; everything after the reader 
 file before any work starts.
 """
 
+from typing import TYPE_CHECKING
+
 from ..._lazy import lazy_exports
+
+if TYPE_CHECKING:  # the public names for IDEs and type checkers (see sedflow_dask._lazy)
+    from .base import PRESETS, CatalogReader, standard_frame
+    from .column_map import FLUX_UNITS, MAG_SENTINEL, ColumnMapReader, open_column_map_reader, parse_column_map
+    from .detect import detect_preset, open_catalog
+    from .nsa import NSAReader, open_nsa_reader
+    from .sdss import SDSS_FLUX_KINDS, SDSSReader, open_sdss_reader
+    from .tables import TableFile, open_table
 
 _EXPORTS = {
     "CatalogReader": ".base",
