@@ -8,15 +8,29 @@ import pytest  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def mock_ingested(tmp_path_factory):
+def client():
+    """A LocalCluster of 2 worker processes (1 thread each), started once for the whole run.
+
+    A cluster costs 5-10 s to start and stop, and its workers import torch, hats and lsdb on first
+    use. Test files whose checks depend on the workers' history (workers killed, models loaded per
+    worker counted) define their own module-scoped ``client`` instead.
+    """
+    from sedflow_dask.cluster import dask_client
+    from sedflow_dask.config import ClusterConfig
+
+    with dask_client(ClusterConfig(n_workers=2, dashboard_address=":0"), stream=None) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def mock_ingested(client, tmp_path_factory):
     """A 900-galaxy mock NSA catalog ingested into ≥ 4 HEALPix pixels at order ≥ 1, with its truth.
 
     Shared by the inference tests (``sedflow infer`` reads it, never writes it).
     """
     import pandas as pd
 
-    from sedflow_dask.cluster import dask_client
-    from sedflow_dask.config import ClusterConfig, IngestConfig
+    from sedflow_dask.config import IngestConfig
     from sedflow_dask.ingest import ingest_nsa
     from sedflow_dask.mock import write_mock_nsa
     from sedflow_dask.simulate import training_colour_quantiles
@@ -24,8 +38,7 @@ def mock_ingested(tmp_path_factory):
     d = tmp_path_factory.mktemp("mock_ingested")
     files = write_mock_nsa(d / "nsa_mock_v1_0_1.fits", 900, seed=11, block_rows=512)
     out = d / "ingested"
-    with dask_client(ClusterConfig(n_workers=2, dashboard_address=":0"), stream=None) as client:
-        ingest_nsa(files.catalog, out, client=client, flags_path=files.flags_parquet,
-                   config=IngestConfig(partition_rows=400, pixel_threshold=150, highest_order=4),
-                   colour_quantiles=training_colour_quantiles(None), progress=False, stream=None)
+    ingest_nsa(files.catalog, out, client=client, flags_path=files.flags_parquet,
+               config=IngestConfig(partition_rows=400, pixel_threshold=150, highest_order=4),
+               colour_quantiles=training_colour_quantiles(None), progress=False, stream=None)
     return out, pd.read_parquet(files.truth).set_index("nsaid")

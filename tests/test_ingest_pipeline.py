@@ -12,8 +12,7 @@ import pandas as pd
 import pytest
 
 import nsa_fixtures as fx
-from sedflow_dask.cluster import dask_client
-from sedflow_dask.config import ClusterConfig, IngestConfig
+from sedflow_dask.config import IngestConfig
 from sedflow_dask.ingest import IngestReason as R
 from sedflow_dask.ingest import ingest_nsa, read_ingested, read_provenance
 from sedflow_dask.ingest.core import CATALOG_COLUMNS
@@ -22,12 +21,6 @@ from sedflow_dask.photometry import COLOUR_PAIRS
 N = 4000
 LOW_Q = np.full(len(COLOUR_PAIRS), -10.0)
 SMALL = IngestConfig(partition_rows=700, pixel_threshold=1500)
-
-
-@pytest.fixture(scope="module")
-def client():
-    with dask_client(ClusterConfig(n_workers=2, dashboard_address=":0"), stream=None) as c:
-        yield c
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,7 @@ import pytest
 
 import table_fixtures as tf
 from sedflow_dask.cli import main
-from sedflow_dask.cluster import dask_client
-from sedflow_dask.config import ClusterConfig, IngestConfig
+from sedflow_dask.config import IngestConfig
 from sedflow_dask.ingest import IngestReason as R
 from sedflow_dask.ingest import ingest_catalog, read_ingested, read_provenance
 from sedflow_dask.ingest.core import CATALOG_COLUMNS
@@ -21,12 +20,6 @@ from sedflow_dask.ingest.readers import parse_column_map
 from sedflow_dask.photometry import FLUX_COLUMNS, IVAR_COLUMNS, MAG_COLUMNS, SIGMA_COLUMNS
 
 N_TABLE = 300
-
-
-@pytest.fixture(scope="module")
-def client():
-    with dask_client(ClusterConfig(n_workers=2, dashboard_address=":0"), stream=None) as c:
-        yield c
 
 
 def by_id(path) -> pd.DataFrame:

@@ -9,8 +9,6 @@ import numpy as np
 import pytest
 
 from sedflow_dask.cli import main
-from sedflow_dask.cluster import dask_client
-from sedflow_dask.config import ClusterConfig
 from sedflow_dask.ingest import ingest_nsa, read_ingested
 from sedflow_dask.mock import write_mock_nsa
 from sedflow_dask.noise import load_noise_model
@@ -19,12 +17,11 @@ from sedflow_dask.simulate import training_colour_quantiles
 
 
 @pytest.fixture(scope="module")
-def ingested(tmp_path_factory):
+def ingested(client, tmp_path_factory):
     root = tmp_path_factory.mktemp("noisefit")
     files = write_mock_nsa(root / "nsa.fits", 20_000, seed=11)
-    with dask_client(ClusterConfig(n_workers=2, dashboard_address=":0"), stream=None) as client:
-        ingest_nsa(files.catalog, root / "cat", client=client, flags_path=files.flags_parquet,
-                   colour_quantiles=training_colour_quantiles(), progress=False, stream=None)
+    ingest_nsa(files.catalog, root / "cat", client=client, flags_path=files.flags_parquet,
+               colour_quantiles=training_colour_quantiles(), progress=False, stream=None)
     return root / "cat", files
 
 

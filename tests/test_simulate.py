@@ -11,8 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from sedflow_dask.cli import main
-from sedflow_dask.cluster import dask_client
-from sedflow_dask.config import ClusterConfig, Config
+from sedflow_dask.config import Config
 from sedflow_dask.noise import load_noise_model
 from sedflow_dask.parquet import read_sedflow_metadata
 from sedflow_dask.photometry import MAG_COLUMNS, colours
@@ -52,12 +51,6 @@ def assert_same_quantiles(a: dict[str, float], b: dict[str, float]) -> None:
     """Colour quantiles {name: mag} equal to float32 round-off of the magnitudes."""
     assert list(a) == list(b)
     np.testing.assert_allclose(list(a.values()), list(b.values()), rtol=0, atol=1e-5)
-
-
-@pytest.fixture(scope="module")
-def client():
-    with dask_client(ClusterConfig(n_workers=2, dashboard_address=":0"), stream=None) as c:
-        yield c
 
 
 @pytest.fixture(scope="module")
