@@ -199,7 +199,7 @@ class SlurmPreset:
                          if f.default is dataclasses.MISSING and f.name not in data)
         if missing:
             raise ValueError(f"{source}: missing keys {missing}")
-        kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items()}
+        kwargs: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items()}
         for k in ("job_extra_directives", "job_script_prologue", "worker_extra_args"):
             if kwargs.get(k) is None:
                 kwargs.pop(k, None)

@@ -40,7 +40,9 @@ def held_out_simulations(model: PosteriorModel, n: int, seed: int, *, forward: P
                          f"posterior model was trained with ({model.meta['noise_sha256'][:12]}); pass it with --noise-model")
     forward = forward or PROVABGSModel()
     rng = chunk_rng(seed, HELD_OUT_CHUNK)
-    theta, z, x = [], [], []
+    theta: list[np.ndarray] = []
+    z: list[np.ndarray] = []
+    x: list[np.ndarray] = []
     while sum(len(t) for t in theta) < n:
         sim = simulate_photometry(forward, noise, model.prior, max(4 * n, 1024), rng)
         theta.append(sim.theta_box)
@@ -141,7 +143,7 @@ def validate_model(model: PosteriorModel, out: str | Path, *, n: int = 2000, n_s
         "tarp": plot_tarp(calib.tarp_levels, {label: calib.tarp_coverage}, out / "tarp.png").name,
         "recovery": plot_recovery(d_true, med, lo, hi, out / "recovery.png").name,
     }
-    summary = {
+    summary: dict[str, Any] = {
         "label": label,
         "model_sha256": model.sha256,
         "n_galaxies": n,

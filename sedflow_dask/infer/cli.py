@@ -7,6 +7,7 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def register(sub) -> None:
@@ -91,7 +92,8 @@ def cmd_resample(args: argparse.Namespace, config) -> int:
         else:
             frame.to_parquet(args.out, index=False)
         print(f"wrote {len(frame)} draws of NSAID {args.nsaid} to {args.out}", file=sys.stderr)
-    rows = [{"quantity": k, "resampled": v, "catalog": res.row.get(k)} for k, v in res.summaries.items()]
+    rows: list[dict[str, Any]] = [{"quantity": k, "resampled": v, "catalog": res.row.get(k)}
+                                  for k, v in res.summaries.items()]
     if args.format == "json":
         json.dump({"nsaid": args.nsaid, "status": res.row["status"], "method": res.row["method"],
                    "n": int(res.samples.shape[0]), "max_rel_diff": res.max_rel_diff, "summaries": rows},

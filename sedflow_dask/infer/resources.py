@@ -13,7 +13,7 @@ import os
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from distributed import WorkerPlugin
 
@@ -75,41 +75,40 @@ class InferenceResources(WorkerPlugin):
     def setup(self, worker) -> None:
         self.load(worker.local_directory)
 
-    def load(self, scratch: str | Path | None = None) -> None:
+    def load(self, scratch: str | Path | None = None) -> dict[str, Any]:
         """Load the artifact from its bytes (written to a temporary directory under ``scratch``,
-        removed once loaded: the models are then held in memory)."""
+        removed once loaded: the models are then held in memory); the loaded models by name."""
         with self._lock:
             if self._loaded is not None:
-                return
+                return self._loaded
             with tempfile.TemporaryDirectory(prefix="sedflow-model-", dir=scratch) as tmp:
                 for name, data in self.files.items():
                     (Path(tmp) / name).write_bytes(data)
                 posterior = load_posterior_model(tmp)
-            self._loaded = {"posterior": posterior, "sps": forward_model_for(posterior), "fallback": None}
+            self._loaded = loaded = {"posterior": posterior, "sps": forward_model_for(posterior), "fallback": None}
             with _LOCK:
                 _LOADS[os.getpid()] = _LOADS.get(os.getpid(), 0) + 1
+            return loaded
 
     @property
     def posterior(self) -> PosteriorModel:
-        self.load()
-        return self._loaded["posterior"]
+        return self.load()["posterior"]
 
     @property
     def sps(self):
         """The forward model (float32) for derived properties and χ²."""
-        self.load()
-        return self._loaded["sps"]
+        return self.load()["sps"]
 
     @property
     def fallback(self):
         """The float64 forward model of the MCMC fallback (built on first use)."""
         from ..fallback import fallback_model
 
-        self.load()
+        loaded = self.load()
         with self._lock:
-            if self._loaded["fallback"] is None:
-                self._loaded["fallback"] = fallback_model(self.sps.config)
-            return self._loaded["fallback"]
+            if loaded["fallback"] is None:
+                loaded["fallback"] = fallback_model(self.sps.config)
+            return loaded["fallback"]
 
 
 def worker_resources() -> InferenceResources:
@@ -117,6 +116,6 @@ def worker_resources() -> InferenceResources:
     from distributed import get_worker
 
     try:
-        return get_worker().plugins[PLUGIN_NAME]
+        return cast(InferenceResources, get_worker().plugins[PLUGIN_NAME])
     except KeyError:
         raise RuntimeError("the sedflow inference plugin is not registered on this worker") from None

@@ -139,12 +139,22 @@ class FlagLayout:
     or_of_bands: bool = False
     source: str = "flags table"
 
+    def object_source(self) -> WordSource:
+        if self.object_word is None:
+            raise ValueError(f"{self.source}: the layout has no object-level flag word")
+        return self.object_word
+
+    def band_sources(self) -> tuple[WordSource, ...]:
+        if self.band_words is None:
+            raise ValueError(f"{self.source}: the layout has no per-band flag words")
+        return self.band_words
+
     @property
     def columns(self) -> tuple[str, ...]:
         """Stored names of every column to read (the projection), in a stable order."""
         cols: list[str] = []
         if self.mode == "object" and not self.or_of_bands:
-            cols += self.object_word.columns
+            cols += self.object_source().columns
         if self.band_words is not None and (self.mode == "per_band" or self.or_of_bands):
             for w in self.band_words:
                 cols += w.columns
@@ -154,10 +164,10 @@ class FlagLayout:
 
     def describe(self) -> str:
         if self.mode == "object" and not self.or_of_bands:
-            how = "+".join(self.object_word.columns)
+            how = "+".join(self.object_source().columns)
         else:
             how = "OR of per-band " if self.or_of_bands else "per band "
-            how += ",".join(dict.fromkeys(c for w in self.band_words for c in w.columns))
+            how += ",".join(dict.fromkeys(c for w in self.band_sources() for c in w.columns))
         return how
 
 
@@ -284,9 +294,10 @@ def _band_words(cols: Mapping[str, ColumnInfo], names: dict[str, str], source: s
         u = b.upper()
         found = _word_candidates(cols, names, (), source, ((f"FLAGS1_{u}", f"FLAGS2_{u}"),), (f"FLAGS_{u}",))
         per.append(WordSource(*found) if found else None)
-    if all(per):
-        return tuple(per)
-    if any(per):
+    words = tuple(w for w in per if w is not None)
+    if len(words) == len(BANDS):
+        return words
+    if words:
         missing = [f"FLAGS_{b.upper()}" for b, w in zip(BANDS, per) if w is None]
         raise ValueError(f"{source}: per-band flag columns are incomplete: missing {', '.join(missing)}")
     return None
@@ -296,6 +307,7 @@ def _psf_columns(cols: Mapping[str, ColumnInfo], names: dict[str, str], needed: 
                  source: str) -> tuple[tuple[str, int | None] | None, ...]:
     """Per ugriz band, (column, index) of its PSF magnitude error; None for bands not needed."""
     arr = names.get("PSFMAGERR")
+    found: list[tuple[str, int | None] | None]
     if arr is not None and tuple(cols[arr].shape) == (len(BANDS),):
         found = [(arr, k) for k in range(len(BANDS))]
     else:
@@ -305,22 +317,23 @@ def _psf_columns(cols: Mapping[str, ColumnInfo], names: dict[str, str], needed: 
     if missing:
         raise ValueError(f"{source}: flag preset {preset} needs PSF magnitude errors: missing "
                          f"{', '.join(missing)} (or a (5,) PSFMAGERR array)")
-    out = []
-    for k, b in enumerate(BANDS):
-        if b not in needed:
+    out: list[tuple[str, int | None] | None] = []
+    for b, entry in zip(BANDS, found):
+        if b not in needed or entry is None:  # None here only for bands not needed (checked above)
             out.append(None)
             continue
-        col = found[k][0]
+        col = entry[0]
         if cols[col].dtype.kind != "f":
             raise ValueError(f"{source}: column {col} is {cols[col].describe()}; expected floating-point magnitudes")
-        out.append(found[k])
+        out.append(entry)
     return tuple(out)
 
 
 def _psf(data: Mapping[str, np.ndarray], layout: FlagLayout, k: int) -> np.ndarray | None:
-    if layout.psf_err is None or layout.psf_err[k] is None:
+    entry = layout.psf_err[k] if layout.psf_err is not None else None
+    if entry is None:
         return None
-    col, idx = layout.psf_err[k]
+    col, idx = entry
     a = np.asarray(data[col], dtype=np.float64)
     return a[:, idx] if idx is not None else a
 
@@ -335,14 +348,13 @@ def evaluate_clean(data: Mapping[str, np.ndarray], layout: FlagLayout) -> np.nda
     preset = get_preset(layout.preset)
     if layout.mode == "object":
         if layout.or_of_bands:
-            word = layout.band_words[0].read(data)
-            for w in layout.band_words[1:]:
+            band_words = layout.band_sources()
+            word = band_words[0].read(data)
+            for w in band_words[1:]:
                 word = word | w.read(data)
         else:
-            word = layout.object_word.read(data)
+            word = layout.object_source().read(data)
         return clean_word(word, preset, _psf(data, layout, layout.psf_band))
-    ok = None
-    for k in layout.bands:
-        band_ok = clean_word(layout.band_words[k].read(data), preset, _psf(data, layout, k))
-        ok = band_ok if ok is None else ok & band_ok
-    return ok
+    band_words = layout.band_sources()
+    return np.logical_and.reduce([clean_word(band_words[k].read(data), preset, _psf(data, layout, k))
+                                  for k in layout.bands])

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 from hats_import.catalog.file_readers import InputReader
@@ -47,8 +47,8 @@ class CatalogChunkReader(InputReader):
         joined: the flags-join work directory (companion given), or None.
     """
 
-    def __init__(self, catalog: CatalogReader, *, noise_model: NoiseModel, colour_quantiles: Sequence[float],
-                 n_sigma: float = 3.0, dflags_cut: bool = False, missing_flags: str = "exclude",
+    def __init__(self, catalog: CatalogReader, *, noise_model: NoiseModel, colour_quantiles: Iterable[float],
+                 n_sigma: float = 3.0, dflags_cut: bool = False, missing_flags: Literal["exclude", "keep"] = "exclude",
                  flag_layout: FlagLayout | None = None, joined: str | None = None) -> None:
         self.catalog = catalog
         self.noise_model = noise_model

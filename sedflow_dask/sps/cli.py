@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..cli_args import add_config_args
 from ..config import Config
+
+if TYPE_CHECKING:
+    from .model import Space
 
 
 def register(sub) -> None:
@@ -51,7 +55,7 @@ def _parse_vector(text: str, n: int, what: str) -> list[float]:
     return values
 
 
-def _galaxies(args: argparse.Namespace, config: Config) -> tuple[np.ndarray, np.ndarray, str]:
+def _galaxies(args: argparse.Namespace, config: Config) -> tuple[np.ndarray, np.ndarray, Space]:
     """θ (N, 11 or 12), z (N,) and the space name from --theta/--z or --prior N."""
     from .parameters import N_BOX, N_PHYSICAL, draw_box_prior
 
@@ -95,7 +99,7 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def _photometry_rows(model, theta: np.ndarray, z: np.ndarray, space: str, unit: str) -> list[dict]:
+def _photometry_rows(model, theta: np.ndarray, z: np.ndarray, space: Space, unit: str) -> list[dict]:
     from .parameters import PHYSICAL_NAMES
 
     phys = model.physical_parameters(theta, space)

@@ -155,7 +155,8 @@ def band_weight_table(rest_wave: np.ndarray, z_max: float, dz: float,
 
 
 @functools.lru_cache(maxsize=8)
-def _band_weight_table(rest_wave_bytes: bytes, z_max: float, dz: float, zeropoint: str) -> RedshiftedBandWeights:
+def _band_weight_table(rest_wave_bytes: bytes, z_max: float, dz: float, zeropoint: ZeroPoint
+                       ) -> RedshiftedBandWeights:
     rest_wave = np.frombuffer(rest_wave_bytes, dtype=np.float64)
     curves = sdss_filters()
     n = int(np.ceil(z_max / dz - 1e-9)) + 1

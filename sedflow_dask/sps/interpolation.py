@@ -69,9 +69,9 @@ def cumulative_age_weights(log_age_nodes: np.ndarray, t_yr: np.ndarray) -> np.nd
     out = np.zeros((flat.size, n))
     young = flat <= nodes[0]
     out[young, 0] = flat[young]
-    m = np.clip(np.searchsorted(nodes, flat, side="right") - 1, 0, n - 2)
+    below = np.clip(np.searchsorted(nodes, flat, side="right") - 1, 0, n - 2)  # node below each age
     rest = ~young
-    mr = m[rest]
+    mr = below[rest]
     out[rest] = g_nodes[mr]
     rise, fall = piece(nodes[mr], np.maximum(flat[rest], nodes[mr]), ln_nodes[mr], ln_nodes[mr + 1])
     rows = np.nonzero(rest)[0]

@@ -67,7 +67,7 @@ _AGE_CROP_RTOL = 1e-6
 HASH_EXCLUDED_META_KEYS = frozenset({"sha256", "package_version", "built_at"})
 
 _ARRAY_ORDER = ("lum", "age_yr", "z_abs", "wave_edges", "live_frac")
-_DTYPES = {
+_DTYPES: dict[str, np.dtype] = {
     "lum": np.dtype("<f4"),
     "age_yr": np.dtype("<f8"),
     "z_abs": np.dtype("<f8"),
@@ -318,7 +318,8 @@ class SSPTable:
     @property
     def shape(self) -> tuple[int, int, int]:
         """(n_age, n_z, n_wave)."""
-        return tuple(self.lum.shape)  # type: ignore[return-value]
+        n_age, n_z, n_wave = self.lum.shape
+        return n_age, n_z, n_wave
 
     def content_sha256(self) -> str:
         """Recompute the content hash (hex sha256) from the arrays and metadata."""
@@ -354,7 +355,7 @@ class SSPTable:
                 f"the content ({actual})"
             )
         meta["sha256"] = actual
-        arrays: dict[str, np.ndarray] = {}
+        arrays: dict[str, Any] = {}
         if shuffle:
             arrays["lum_byteplanes"] = shuffle_float32_bytes(self.lum)
             arrays["lum_shape"] = np.asarray(self.lum.shape, dtype=np.int64)
@@ -429,7 +430,7 @@ class SSPTable:
                         raise ValueError(f"{path}: key 'lum_byteplanes': {exc}") from None
                 else:
                     lum = get("lum")
-                arrays = {
+                arrays: dict[str, Any] = {
                     "lum": lum,
                     "age_yr": get("age_yr"),
                     "z_abs": get("z_abs"),

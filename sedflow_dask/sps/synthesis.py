@@ -24,7 +24,7 @@ import torch
 
 from .cosmology import cosmology_table
 from .dust import LAMBDA_V, diffuse_curve_terms
-from .filters import band_weight_table, observed_coverage_limit
+from .filters import ZeroPoint, band_weight_table, observed_coverage_limit
 from .interpolation import (
     SparseWeights,
     age_average_weights,
@@ -193,7 +193,7 @@ class SpectralSynthesis:
         cosmology: str = "Planck13",
         wave_step_factor: int = 1,
         filter_dz: float = 0.0005,
-        zeropoint: str = "speclite",
+        zeropoint: ZeroPoint = "speclite",
         z_max: float = 0.2,
         dtype: torch.dtype = torch.float32,
         chunk_size: int = 2048,
@@ -289,7 +289,7 @@ class SpectralSynthesis:
         cheb = _chebyshev_dust_curve(a, b, ell)
         self._dust_cheb = None if cheb is None else torch.as_tensor(cheb, dtype=dtype)
 
-    def _prepare_bands(self, z_max: float, filter_dz: float, zeropoint: str) -> None:
+    def _prepare_bands(self, z_max: float, filter_dz: float, zeropoint: ZeroPoint) -> None:
         """The ugriz weights on the grid at redshift nodes up to ``z_max``, paired node by node."""
         bands = band_weight_table(self.wave, z_max + filter_dz, filter_dz, zeropoint)
         self.bands = bands.bands
@@ -376,7 +376,7 @@ class SpectralSynthesis:
             if young.any():
                 young_rows.append(rows)
                 young_w.append(np.where(young, w, 0.0))
-        if self._uses_group(pops):
+        if self.group is not None and pops.group is not None:
             scale, u = pops.group
             grid = self._group_u
             uc = np.clip(u, grid[0], grid[-1])  # F(u) is constant beyond the outermost kinks
@@ -392,9 +392,6 @@ class SpectralSynthesis:
             return np.concatenate(parts, 1) if parts else np.zeros((pops.n, 0))
 
         return _ExtraSlots(cat(young_rows).astype(np.int64), cat(young_w), cat(old_rows).astype(np.int64), cat(old_w))
-
-    def _uses_group(self, pops: Populations) -> bool:
-        return self.group is not None and pops.group is not None
 
     def check_inputs(self, pops: Populations, dust: Dust | None) -> None:
         """Raise ValueError naming the first malformed input (shapes, non-finite values, ranges)."""
@@ -465,7 +462,7 @@ class SpectralSynthesis:
     def _components(self, pops: Populations, cols: slice = slice(None)) -> tuple[torch.Tensor | None, torch.Tensor]:
         """Unattenuated young (None if there is none) and old rest spectra (n, W[cols]) of one block."""
         dt = self.dtype
-        first = self.group.size if self._uses_group(pops) else 0
+        first = self.group.size if self.group is not None and pops.group is not None else 0
         mass = torch.as_tensor(pops.bin_mass[:, first:], dtype=dt)
         dense = self._dense_metallicity_weights(torch.as_tensor(pops.bin_metallicity[:, first:], dtype=dt), mass)
         n, ju = dense.shape[0], self._n_used_nodes

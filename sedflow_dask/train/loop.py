@@ -14,11 +14,14 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import torch
 
 from ..config import TrainingConfig
+
+if TYPE_CHECKING:
+    from sbi.neural_nets.estimators import ConditionalDensityEstimator
 
 
 @dataclass
@@ -41,7 +44,8 @@ def _lr_factor(config: TrainingConfig, elapsed_s: float) -> float:
     return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * frac))
 
 
-def mean_loss(estimator: torch.nn.Module, theta: torch.Tensor, x: torch.Tensor, batch: int = 16384) -> float:
+def mean_loss(estimator: ConditionalDensityEstimator, theta: torch.Tensor, x: torch.Tensor, batch: int = 16384
+              ) -> float:
     """Mean −log q over a data set, without gradients."""
     total = 0.0
     with torch.no_grad():
@@ -73,7 +77,7 @@ def load_checkpoint(path: Path, estimator, optimizer, fingerprint: dict) -> tupl
     return TrainingState(**ckpt["state"]), ckpt["best_model"]
 
 
-def train_flow(estimator: torch.nn.Module, theta: torch.Tensor, x: torch.Tensor, train_idx: torch.Tensor,
+def train_flow(estimator: ConditionalDensityEstimator, theta: torch.Tensor, x: torch.Tensor, train_idx: torch.Tensor,
                val_idx: torch.Tensor, config: TrainingConfig, *, seed: int, checkpoint: Path,
                fingerprint: dict[str, Any], resume: bool = False,
                stream: TextIO | None = sys.stderr) -> tuple[dict, TrainingState]:

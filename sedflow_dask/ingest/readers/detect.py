@@ -50,7 +50,7 @@ def open_catalog(path: str | Path, config: IngestConfig | None = None) -> Catalo
     if table.nrows == 0:
         raise ValueError(f"{table.source} has no rows")
     columns = dict(config.columns)
-    preset = config.preset
+    preset: str = config.preset
     detected = preset == "auto"
     if detected:
         preset = detect_preset(table, columns)

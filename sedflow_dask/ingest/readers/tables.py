@@ -60,7 +60,7 @@ class TableFile:
         cols = list(dict.fromkeys(columns))
         if not 0 <= start <= stop <= self.nrows:
             raise ValueError(f"{self.source}: row range [{start}, {stop}) outside its {self.nrows} rows")
-        if self.format == "fits":
+        if self.fits is not None:
             return read_fits_rows(self.fits, cols, start, stop)
         if self.format == "parquet":
             return self._read_parquet(cols, start, stop)
