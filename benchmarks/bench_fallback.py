@@ -1,24 +1,39 @@
-"""MCMC fallback speed on out-of-support galaxies, on ONE core.
+"""The weights and the MCMC fallback on out-of-support galaxies, on ONE core.
 
 Prints ONE JSON object on stdout (progress on stderr)::
 
-    python benchmarks/bench_fallback.py [--galaxies 16] [--dtype float64] [--max-seconds 10] [--seed 0]
+    python benchmarks/bench_fallback.py [--galaxies 16] [--max-seconds 120] [--samples 1000]
+                                        [--reference K] [--seed 0] [--model DIR]
 
-Galaxies are drawn from the prior, observed through the default noise model and pushed out of
-the flow's support: even rows get one band's σ inflated ×10 (a noise outlier), odd rows u and
-g fluxes ×2 (bluer than the training colours). ``run_fallback`` then runs them all in one
-batched call (walkers of up to 16 galaxies per model call) with torch on one thread.
+Galaxies are drawn from the prior, observed through the noise model the posterior model was
+trained with, and pushed out of the flow's support: even rows get one band's σ inflated ×10 (a
+noise outlier), odd rows u and g fluxes ×2 (bluer than the training colours). As in ``sedflow
+infer``, each gets flow draws weighed against the exact likelihood
+(``sedflow_dask.infer.partition.weighed_flow_batch``); the galaxies the weights reject run the
+fallback (float64 model, walkers of up to 16 galaxies per model call, torch on one thread),
+started from their weight-resampled flow draws, each bounded by ``--max-seconds`` of charged
+wall time, a safety cap the chains are not meant to reach.
 
-* ``fallback_s_per_galaxy``: wall seconds of the call / galaxies. Goal: <= 10 with
-  ``fallback_ess`` >= 1,000 (the effective sample size L·W/τ of each galaxy's kept chain).
-* ``status``: counts of "mcmc" (converged: ESS >= target and >= 50 τ) and "timeout".
-* ``evals_per_s``: forward-model evaluations per second across the run.
+* ``galaxies``, ``status_counts`` (ok / reweighted / mcmc / unconverged, as the catalog would
+  say) and ``kept_or_converged_frac`` ((ok + reweighted + mcmc) / galaxies). Goal: >= 0.95.
+* ``routed``: galaxies the weights sent to the fallback; ``converged_frac``: of those, the
+  fraction whose chain converged (rank-normalised R̂ < ``max_rhat`` and bulk ESS >=
+  ``min_bulk_ess``, ArviZ's definitions; ``--convergence tau`` for the 50 τ rule) with its fit
+  re-checked. Goal: no ``unconverged`` row.
+* ``median_wall_s``, ``p90_wall_s``: seconds charged per routed galaxy (its share of the batched
+  model calls). Goal: median <= 30 s, with the cap at 120 s (so the goal can fail).
+* ``median_ess``, ``median_rhat``: bulk ESS and R̂ (worst parameter) of the kept chains.
+* ``evals_per_s``: forward-model evaluations per second across the fallback call.
+* ``reference`` (with ``--reference K``): for the first K converged galaxies, a chain run to
+  10× the bulk-ESS target from another seed; ``within_1sigma_frac`` is the fraction of them whose
+  posterior means all lie within 1 σ (the reference's) of it. Goal: >= 0.9.
 * ``sgemm_gflops``: one-thread float32 matmul speed in the same run, to compare machines.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -36,24 +51,33 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from _common import machine_info, matmul_gflops  # noqa: E402
-from sedflow_dask.config import FallbackConfig, SPSConfig  # noqa: E402
-from sedflow_dask.fallback import fallback_model, fluxes_from_mags, run_fallback  # noqa: E402
+from bench_weights import training_noise_name  # noqa: E402
+from sedflow_dask.config import FallbackConfig  # noqa: E402
+from sedflow_dask.fallback import fallback_model, run_fallback  # noqa: E402
+from sedflow_dask.infer.core import fallback_status, flow_status, median_model_chi2, stored_draws  # noqa: E402
+from sedflow_dask.infer.partition import N_INIT_DRAWS, weighed_flow_batch  # noqa: E402
+from sedflow_dask.likelihood import fluxes_from_mags  # noqa: E402
 from sedflow_dask.noise import load_noise_model  # noqa: E402
-from sedflow_dask.photometry import sigma_mag_from_flux  # noqa: E402
-from sedflow_dask.posterior import galaxy_seeds  # noqa: E402
+from sedflow_dask.photometry import flux_to_mag, sigma_mag_from_flux  # noqa: E402
+from sedflow_dask.posterior import galaxy_seeds, load_posterior_model  # noqa: E402
 from sedflow_dask.prior import SEDPrior  # noqa: E402
 from sedflow_dask.sps import PROVABGSModel  # noqa: E402
+
+GOALS = {"kept_or_converged_frac": 0.95, "median_wall_s": 30.0, "unconverged": 0, "within_1sigma_frac": 0.9}
 
 
 def log(msg: str) -> None:
     print(f"[bench_fallback] {msg}", file=sys.stderr, flush=True)
 
 
-def out_of_support_galaxies(model, n: int, seed: int) -> dict[str, np.ndarray]:
-    """``n`` simulated galaxies made out of support: σ ×10 in one band (even rows), u, g ×2 (odd rows)."""
+def out_of_support_galaxies(model, n: int, seed: int, noise: str | None = None) -> dict[str, np.ndarray]:
+    """``n`` simulated galaxies made out of support: σ ×10 in one band (even rows), u, g ×2 (odd rows).
+
+    Returns fluxes and errors [nmgy], σ_m [mag], magnitudes, redshifts, box truths and ids.
+    """
     rng = np.random.default_rng(seed)
     theta, z = SEDPrior().sample(8 * n, rng)
-    obs = load_noise_model().add_noise(model.photometry(theta, z, space="box", unit="nanomaggies"), rng)
+    obs = load_noise_model(noise).add_noise(model.photometry(theta, z, space="box", unit="nanomaggies"), rng)
     keep = np.flatnonzero(obs.keep)[:n]
     flux, sigma = fluxes_from_mags(obs.mag[keep], obs.sigma[keep])
     even = np.arange(n) % 2 == 0
@@ -61,57 +85,110 @@ def out_of_support_galaxies(model, n: int, seed: int) -> dict[str, np.ndarray]:
     flux[~even, :2] *= 2.0
     sigma[~even, :2] *= 2.0  # same σ_m: the catalog's errors scale with its fluxes
     return {"flux": flux, "sigma": sigma, "z": z[keep], "theta": theta[keep], "ids": keep,
-            "sigma_mag": sigma_mag_from_flux(flux, sigma)}
+            "mag": flux_to_mag(flux), "sigma_mag": sigma_mag_from_flux(flux, sigma)}
 
 
-def run(galaxies: int = 16, dtype: str = "float64", max_seconds: float = 10.0, seed: int = 0,
-        sgemm_size: int = 1024) -> dict:
+def _round(v: float, digits: int = 3) -> float | None:
+    return round(float(v), digits) if np.isfinite(v) else None
+
+
+def run(galaxies: int = 16, max_seconds: float = 120.0, samples: int = 1000, seed: int = 0,
+        convergence: str | None = None, reference: int = 0, model_dir: str | None = None,
+        sgemm_size: int = 1024, max_steps: int | None = None) -> dict:
     torch.set_num_threads(1)
     gflops = matmul_gflops(sgemm_size, sgemm_size, sgemm_size)
-    model = fallback_model() if dtype == "float64" else PROVABGSModel(config=SPSConfig(dtype="float32"))
-    data = out_of_support_galaxies(model, galaxies, seed)
+    posterior = load_posterior_model(model_dir)
+    noise = training_noise_name(posterior) or "sdss_real"
+    sps, mcmc_model = PROVABGSModel(), fallback_model()
     cfg = FallbackConfig(max_seconds_per_galaxy=max_seconds)
-    run_fallback(model, data["flux"][:1], data["sigma"][:1], data["z"][:1], seeds=np.array([1], np.uint64),
-                 max_steps=20)  # warm-up
-    log(f"{galaxies} out-of-support galaxies, {cfg.n_walkers} walkers, {dtype} model, one thread, "
-        f"bound {max_seconds:g} s per galaxy")
-    t0 = time.perf_counter()
-    res = run_fallback(model, data["flux"], data["sigma"], data["z"], seeds=galaxy_seeds(seed, data["ids"]),
-                       config=cfg)
-    wall = time.perf_counter() - t0
-    statuses, counts = np.unique(res.status, return_counts=True)
-    med = np.median(res.samples[:, :, 0], axis=1)
-    return {
-        "fallback_galaxies": galaxies,
-        "fallback_s_per_galaxy": round(wall / galaxies, 3),
-        "fallback_wall_s": round(wall, 2),
-        "fallback_ess": {"median": round(float(np.median(res.ess)), 1), "min": round(float(res.ess.min()), 1)},
-        "accept_frac": {"median": round(float(np.median(res.accept_frac)), 4),
-                        "min": round(float(res.accept_frac.min()), 4)},
-        "status": {str(k): int(v) for k, v in zip(statuses, counts)},
-        "tau_max": {"median": round(float(np.median(res.tau.max(axis=1))), 1),
-                    "max": round(float(res.tau.max()), 1)},
-        "steps": {"median": int(np.median(res.n_steps)), "max": int(res.n_steps.max())},
-        "evals_per_s": round(float(res.n_evals.sum() / wall)),
-        "log_mstar_abs_err": {"median": round(float(np.median(np.abs(med - data["theta"][:, 0]))), 3)},
-        "chi2_min": {"median": round(float(np.median(res.chi2_min)), 2)},
-        "n_walkers": res.n_walkers,
-        "max_seconds_per_galaxy": max_seconds,
-        "dtype": dtype,
-        "threads": 1,
-        "sgemm_gflops": round(gflops, 1),
-        "machine": machine_info(),
-    }
+    cfg = dataclasses.replace(cfg, convergence=convergence or cfg.convergence, max_steps=max_steps or cfg.max_steps)
+    data = out_of_support_galaxies(sps, galaxies, seed, noise)
+    seeds = galaxy_seeds(seed, data["ids"])
+    x = np.column_stack([data["mag"], data["sigma_mag"], data["z"]])
+    weighed = weighed_flow_batch(posterior, sps, x, seeds, samples, 10, 32, cfg)
+    routed = np.flatnonzero(~weighed.trusted)
+    status = flow_status(weighed.trusted, weighed.weights.efficiency, cfg.ok_efficiency)
+    log(f"{galaxies} out-of-support galaxies (noise model {noise!r}); the weights route {routed.size}; "
+        f"{cfg.n_walkers} walkers, float64 model, one thread, cap {max_seconds:g} s per galaxy")
+    result: dict = {"galaxies": galaxies, "routed": int(routed.size), "cap_s": max_seconds,
+                    "max_steps": cfg.max_steps, "convergence": cfg.convergence, "noise_model": noise}
+    if routed.size:
+        init = stored_draws(weighed.take(weighed.samples, weighed.resampled)[routed], N_INIT_DRAWS)
+        run_fallback(mcmc_model, data["flux"][:1], data["sigma"][:1], data["z"][:1], seeds=seeds[:1],
+                     max_steps=20)  # warm-up
+        t0 = time.perf_counter()
+        res = run_fallback(mcmc_model, data["flux"][routed], data["sigma"][routed], data["z"][routed],
+                           seeds=seeds[routed], init=init, config=cfg)
+        wall = time.perf_counter() - t0
+        c2 = median_model_chi2(mcmc_model, res.samples, data["z"][routed], data["mag"][routed],
+                               data["sigma_mag"][routed])
+        status[routed] = fallback_status(res.converged, c2, res.chi2_min, cfg.max_chi2)
+        done = status[routed] == "mcmc"
+        result.update({
+            "converged_frac": round(float(done.mean()), 3),
+            "median_wall_s": round(float(np.median(res.wall_s)), 2),
+            "p90_wall_s": round(float(np.percentile(res.wall_s, 90)), 2),
+            "max_wall_s": round(float(res.wall_s.max()), 2),
+            "median_ess": _round(np.median(res.ess_bulk), 1),
+            "median_rhat": _round(np.median(res.rhat), 4),
+            "median_tau_ess": _round(np.median(res.ess), 1),
+            "tau_max": {"median": _round(np.median(res.tau.max(axis=1)), 1), "max": _round(res.tau.max(), 1)},
+            "steps": {"median": int(np.median(res.n_steps)), "max": int(res.n_steps.max())},
+            "evals_per_s": round(float(res.n_evals.sum() / wall)),
+            "fallback_wall_s": round(wall, 2),
+            "log_mstar_abs_err": round(float(np.median(np.abs(np.nanmedian(res.samples[:, :, 0], axis=1)
+                                                              - data["theta"][routed, 0]))), 3),
+        })
+        if reference:
+            result["reference"] = reference_check(mcmc_model, data, seeds, routed[done][:reference],
+                                                  res.samples[done][:reference], cfg)
+    names, counts = np.unique(status.astype(str), return_counts=True)
+    result["status_counts"] = {str(k): int(v) for k, v in zip(names, counts)}
+    kept = sum(int(v) for k, v in zip(names, counts) if k in ("ok", "reweighted", "mcmc"))
+    result["kept_or_converged_frac"] = round(kept / galaxies, 3)
+    result["unconverged"] = int(np.sum(status == "unconverged"))
+    met = {"kept_or_converged_frac": result["kept_or_converged_frac"] >= GOALS["kept_or_converged_frac"],
+           "unconverged": result["unconverged"] <= GOALS["unconverged"]}
+    if "median_wall_s" in result:
+        met["median_wall_s"] = result["median_wall_s"] <= GOALS["median_wall_s"]
+    if "reference" in result and result["reference"]["galaxies"]:
+        met["within_1sigma_frac"] = result["reference"]["within_1sigma_frac"] >= GOALS["within_1sigma_frac"]
+    result.update({"goals": GOALS, "goal_met": met, "threads": 1, "sgemm_gflops": round(gflops, 1),
+                   "machine": machine_info()})
+    return result
+
+
+def reference_check(model, data, seeds, rows, samples, cfg: FallbackConfig) -> dict:
+    """Each galaxy's chain against one from another seed run to 10× the bulk-ESS target, uncapped."""
+    if rows.size == 0:
+        return {"galaxies": 0}
+    ref_cfg = dataclasses.replace(cfg, min_bulk_ess=10 * cfg.min_bulk_ess, target_ess=10 * cfg.target_ess,
+                                  max_seconds_per_galaxy=1e9, max_steps=10 * cfg.max_steps)
+    log(f"reference chains for {rows.size} converged galaxies (10x the ESS target)")
+    ref = run_fallback(model, data["flux"][rows], data["sigma"][rows], data["z"][rows],
+                       seeds=seeds[rows] ^ np.uint64(0x5EED), config=ref_cfg)
+    mean, ref_mean, ref_sd = (np.nanmean(samples, axis=1), np.nanmean(ref.samples, axis=1),
+                              np.nanstd(ref.samples, axis=1))
+    worst = np.max(np.abs(mean - ref_mean) / ref_sd, axis=1)
+    return {"galaxies": int(rows.size), "within_1sigma_frac": round(float(np.mean(worst < 1.0)), 3),
+            "max_mean_offset_sigma": {"median": round(float(np.median(worst)), 3), "max": round(float(worst.max()), 3)},
+            "reference_converged": int(ref.converged.sum())}
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--galaxies", type=int, default=16)
-    ap.add_argument("--dtype", choices=("float64", "float32"), default="float64")
-    ap.add_argument("--max-seconds", type=float, default=10.0)
+    ap.add_argument("--max-seconds", type=float, default=120.0)
+    ap.add_argument("--samples", type=int, default=1000)
+    ap.add_argument("--convergence", choices=("rhat_ess", "tau"), default=None, help="default: the config's")
+    ap.add_argument("--max-steps", type=int, default=None, help="default: the config's")
+    ap.add_argument("--reference", type=int, default=0, metavar="K")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--sgemm-size", type=int, default=1024)
     args = ap.parse_args(argv)
-    print(json.dumps(run(args.galaxies, args.dtype, args.max_seconds, args.seed), indent=1))
+    print(json.dumps(run(args.galaxies, args.max_seconds, args.samples, args.seed, args.convergence,
+                         args.reference, args.model, args.sgemm_size, args.max_steps), indent=1))
 
 
 if __name__ == "__main__":

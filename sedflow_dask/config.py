@@ -356,8 +356,13 @@ class FallbackConfig:
             galaxies gets G × this, and a galaxy still short of its target then ends
             "unconverged" (its draws kept).
         max_steps: cap on ensemble steps per galaxy ("unconverged" when hit first).
-        target_ess: effective samples (from the integrated autocorrelation time) for "mcmc".
-        min_tau_multiple: a chain must also be at least this many autocorrelation times long.
+        convergence: when a chain is done: "tau" (``target_ess`` and ``min_tau_multiple`` below)
+            or "rhat_ess" (ArviZ's rank-normalised split R̂ below ``max_rhat`` and bulk ESS at
+            least ``min_bulk_ess`` for every parameter, each walker a chain: over 32 walkers
+            R̂ < 1.01 takes several times longer, ``docs/fallback.md``). Both are recorded.
+        max_rhat, min_bulk_ess: the "rhat_ess" thresholds (Vehtari et al. 2021: 1.01, 400).
+        target_ess: effective samples (from the integrated autocorrelation time) for "tau".
+        min_tau_multiple: ... and a "tau" chain must be at least this many autocorrelation times long.
         n_keep: thinned posterior samples returned per galaxy.
         max_chi2: a converged chain is "mcmc" only if the χ² of its posterior-median model
             photometry is within this of the best χ² its walkers found (20.5: the 99.9th
@@ -374,9 +379,12 @@ class FallbackConfig:
     min_efficiency: float = 0.02
     max_khat: float = 0.7
     ok_efficiency: float = 0.2
+    convergence: Literal["rhat_ess", "tau"] = "tau"
+    max_rhat: float = 1.01
+    min_bulk_ess: int = 400
     n_walkers: int = 32
-    max_seconds_per_galaxy: float = 10.0
-    max_steps: int = 20_000
+    max_seconds_per_galaxy: float = 120.0
+    max_steps: int = 60_000
     target_ess: int = 1000
     min_tau_multiple: float = 50.0
     n_keep: int = 1000
@@ -396,6 +404,9 @@ class FallbackConfig:
             raise ValueError("fallback: min_tau_multiple and max_chi2 must be > 0")
         if not 0 <= self.min_efficiency <= self.ok_efficiency <= 1 or not self.max_khat > 0:
             raise ValueError("fallback: 0 <= min_efficiency <= ok_efficiency <= 1 and max_khat > 0")
+        _check_choices("fallback", self, {"convergence": ("rhat_ess", "tau")})
+        if not self.max_rhat > 1 or self.min_bulk_ess < 1:
+            raise ValueError("fallback: max_rhat > 1 and min_bulk_ess >= 1")
 
 
 _SECTIONS: dict[str, type] = {

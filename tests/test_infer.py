@@ -201,6 +201,42 @@ def test_rerun_skips_complete_partitions_and_is_identical(run, ingested, client)
     assert not partition_is_complete(path, run_fingerprint("0" * 64, run_settings(CONFIG, model.meta)), pix)
 
 
+def test_a_resumed_run_finishes_the_skipped_galaxies_only(run, ingested, client, tmp_path):
+    """The cap leaves routed galaxies "skipped"; a resumed run with a larger cap (or none) gives
+    them the fallback and keeps every other row and the untouched partitions as they were."""
+    import shutil
+
+    out, _ = run
+    copy = tmp_path / "mock"
+    shutil.copytree(out, copy)
+
+    def rows(catalog):
+        return duckdb.sql(f"select * from read_parquet('{data_glob(catalog)}')").df().set_index("nsaid").sort_index()
+
+    before = rows(copy)
+    mtimes = {f: f.stat().st_mtime_ns for f in copy.glob("dataset/Norder=*/Dir=*/Npix=*.parquet")}
+    assert (before["status"] == "skipped").sum() > 5 and "timeout" not in set(before["status"])
+    more = dataclasses.replace(CONFIG, fallback=dataclasses.replace(CONFIG.fallback, max_galaxies=8))
+    again = infer_catalog(more, ingested[0], copy, client=client, progress=False, stream=None)
+    after = rows(copy)
+    newly = (before["status"] == "skipped").to_numpy() & (after["method"] == "mcmc").to_numpy()
+    assert again.n_fallback == newly.sum() and 1 <= again.n_fallback <= 5
+    assert (after["method"] == "mcmc").sum() <= 8
+    assert set(after.loc[newly, "status"]) <= {"mcmc", "unconverged"}
+    # every other row is as it was (the flow re-ran on finished pixels: same seeds, same batches)
+    same = ~newly
+    values = [c for c in before.columns if c != "samples"]
+    pd.testing.assert_frame_equal(after.loc[same, values], before.loc[same, values])
+    drawn = same & before["method"].notna().to_numpy()
+    assert all(np.array_equal(a, b) for a, b in zip(after.loc[drawn, "samples"], before.loc[drawn, "samples"]))
+    # partitions with nothing new were not rewritten
+    changed = {f for f, t in mtimes.items() if f.stat().st_mtime_ns != t}
+    assert 0 < len(changed) < len(mtimes) and again.n_partitions - again.n_skipped == len(changed)
+    # the same cap again has nothing left to do
+    third = infer_catalog(more, ingested[0], copy, client=client, progress=False, stream=None)
+    assert third.n_skipped == third.n_partitions and third.n_fallback == 0
+
+
 def test_resample_reproduces_the_catalog(run):
     out, _ = run
     # galaxies of later flow tasks of their pixel (task_rows = 40)

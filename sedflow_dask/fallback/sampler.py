@@ -30,14 +30,23 @@ the prior range). A shear has unit Jacobian, so the target is unchanged, but the
 longer has to follow the curved mass–light ridge; it costs nothing because the model is
 evaluated at log_mstar = 10 anyway and rescaled. Draws are reported in box coordinates.
 
+Walkers start from the caller's draws when it gives enough distinct ones (the inference stage
+passes the flow's draws resampled by their importance weights: an approximate posterior sample,
+so the ensemble starts spread as the posterior is); the rest from the best of prior draws.
+
 Convergence and bounds. At fixed step counts (first at 200, then every ~10 % of the chain) the
 burn-in is the later of (a) the first step where the walkers' mean log-posterior reaches its
 median over the last half of the chain and (b) 5 τ (τ of the previous check), at most half the
 chain; τ (:func:`integrated_time`) is then estimated on the rest. A galaxy is done ("mcmc")
-when its kept chain has ESS = L·W / max τ >= ``target_ess`` and L >= ``min_tau_multiple`` ·
-max τ. It stops ("unconverged") when the seconds charged to it reach ``max_seconds`` or it has run
-``max_steps``: each batched step's wall time is shared among its galaxies by their model
-evaluations, so a batch of G galaxies takes at most about G × ``max_seconds`` wall seconds.
+when its kept chain passes ``config.convergence``: "rhat_ess" (default), ArviZ's rank-normalised
+split R̂ < ``max_rhat`` and bulk ESS >= ``min_bulk_ess`` for every parameter, each walker a
+chain (Vehtari et al. 2021; computed on the kept chain thinned to at most
+``DIAGNOSTIC_DRAWS`` steps per walker, which can only lower the ESS, and only once the cheap
+L·W / max τ has reached half the ESS target); or "tau", ESS = L·W / max τ >= ``target_ess``
+and L >= ``min_tau_multiple`` · max τ. It stops ("unconverged") when the seconds charged to it
+reach ``max_seconds`` or it has run ``max_steps``, safety caps: each batched step's wall time is
+shared among its galaxies by their model evaluations, so a batch of G galaxies takes at most
+about G × ``max_seconds`` wall seconds. Both diagnostics are recorded for every galaxy.
 """
 
 from __future__ import annotations
@@ -70,6 +79,8 @@ _DE_GAMMA = 2.38 / np.sqrt(2.0 * N_BOX)
 _BURN_TAUS = 5.0
 _FIRST_CHECK = 200
 _MIN_CHECK_STEP = 100
+#: Steps per walker of the (thinned) kept chain on which R̂ and bulk ESS are computed.
+DIAGNOSTIC_DRAWS = 500
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,8 @@ class FallbackResult:
         status: (G,) "mcmc" (converged: ESS and length targets met) or "unconverged" (time or step
             cap reached first; samples are still the chain's best effort).
         ess: (G,) effective sample size L·W / max τ of the kept chain.
+        ess_bulk: (G,) ArviZ bulk ESS of the kept chain, its worst parameter (walkers as chains).
+        rhat: (G,) ArviZ rank-normalised split R̂ of the kept chain, its worst parameter.
         tau: (G, 11) integrated autocorrelation time [steps] per box parameter (inf: unknown).
         accept_frac: (G,) accepted proposals / proposals over the whole run.
         n_steps: (G,) ensemble steps run; n_burn: (G,) of them discarded as burn-in.
@@ -95,6 +108,8 @@ class FallbackResult:
     samples: np.ndarray
     status: np.ndarray
     ess: np.ndarray
+    ess_bulk: np.ndarray
+    rhat: np.ndarray
     tau: np.ndarray
     accept_frac: np.ndarray
     n_steps: np.ndarray
@@ -192,15 +207,16 @@ class _Evaluator:
 class _Galaxy:
     """State of one galaxy's ensemble: walkers, its random stream, its chain so far."""
 
-    def __init__(self, index: int, seed: np.uint64, n_walkers: int) -> None:
+    def __init__(self, index: int, seed: np.uint64, n_walkers: int, max_steps: int) -> None:
         self.index = index
         self.rng = galaxy_stream(int(seed))
         self.w = n_walkers
         self.y = np.empty((n_walkers, N_BOX))   # sampling coordinates (see the module docstring)
         self.x = np.empty((n_walkers, N_BOX))   # box coordinates
         self.lp = np.empty(n_walkers)
-        self.chain = np.empty((1024, n_walkers, N_BOX), dtype=np.float32)
-        self.mean_lp = np.empty(1024)
+        self.max_steps = max_steps
+        self.chain = np.empty((min(1024, max_steps), n_walkers, N_BOX), dtype=np.float32)
+        self.mean_lp = np.empty(self.chain.shape[0])
         self.n = 0
         self.n_accepted = 0
         self.n_evals = 0
@@ -241,9 +257,10 @@ class _Galaxy:
             self.n_accepted += int(moved.sum())
 
     def record(self) -> None:
-        if self.n == self.chain.shape[0]:
-            self.chain = np.concatenate([self.chain, np.empty_like(self.chain)])
-            self.mean_lp = np.concatenate([self.mean_lp, np.empty_like(self.mean_lp)])
+        if self.n == self.chain.shape[0]:  # doubles, up to the step cap (memory: 1.4 kB per step)
+            more = min(self.chain.shape[0], self.max_steps - self.n)
+            self.chain = np.concatenate([self.chain, np.empty((more, *self.chain.shape[1:]), self.chain.dtype)])
+            self.mean_lp = np.concatenate([self.mean_lp, np.empty(more)])
         self.chain[self.n] = self.x
         self.mean_lp[self.n] = self.lp.mean()
         self.n += 1
@@ -304,6 +321,18 @@ def _mh_half(ev: _Evaluator, gals: list[_Galaxy], var: list[dict], half: int, da
         gal.step_evals += h
 
 
+def _distinct_given(candidates: np.ndarray, given: np.ndarray, n_walkers: int) -> np.ndarray | None:
+    """Positions of the first ``n_walkers`` distinct caller-given candidates (finite target), or
+    None when there are fewer."""
+    rows = np.flatnonzero(given)
+    if rows.size < n_walkers:
+        return None
+    _, first = np.unique(candidates[rows], axis=0, return_index=True)
+    if first.size < n_walkers:
+        return None
+    return rows[np.sort(first)[:n_walkers]]
+
+
 def _thin(points: np.ndarray, n_keep: int) -> np.ndarray:
     out = np.full((n_keep, N_BOX), np.nan)
     if points.shape[0] == 0:
@@ -332,6 +361,29 @@ def _diagnose(gal: _Galaxy) -> tuple[int, np.ndarray, float]:
     gal.tau_prev = tau_max
     ess = (n - burn) * gal.w / tau_max if np.isfinite(tau_max) and tau_max > 0 else 0.0
     return burn, tau, ess
+
+
+def rank_diagnostics(chain: np.ndarray) -> tuple[float, float]:
+    """(worst R̂, worst bulk ESS) over parameters of a chain (L steps, W walkers, d parameters).
+
+    ArviZ's rank-normalised split R̂ and bulk ESS with each walker as a chain, on the chain
+    thinned to at most ``DIAGNOSTIC_DRAWS`` steps (cost: ~0.3 s at 32 walkers). (NaN, 0) for a
+    chain too short to judge.
+    """
+    import warnings
+
+    x = np.asarray(chain)
+    if x.shape[0] < 8:
+        return float("nan"), 0.0
+    x = x[:: int(np.ceil(x.shape[0] / DIAGNOSTIC_DRAWS))].astype(np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ArviZ's import notice, and constant-chain warnings
+        import arviz
+
+        rhat = [float(arviz.rhat(x[:, :, d].T, method="rank")) for d in range(x.shape[2])]
+        ess = [float(arviz.ess(x[:, :, d].T, method="bulk")) for d in range(x.shape[2])]
+    worst_rhat = max(rhat) if all(np.isfinite(rhat)) else float("inf")
+    return worst_rhat, float(np.nan_to_num(min(ess), nan=0.0))
 
 
 def _run_batches(cfg: FallbackConfig, start, finish, p_de: float, batch_galaxies: int, g_total: int,
@@ -415,7 +467,8 @@ def run_fallback(model, flux_nmgy, sigma_nmgy, z, *, seeds, init=None, config: F
     res = {
         "samples": np.full((g_total, cfg.n_keep, N_BOX), np.nan),
         "status": np.full(g_total, "unconverged", dtype="<U11"),
-        "ess": np.zeros(g_total), "tau": np.full((g_total, N_BOX), np.inf),
+        "ess": np.zeros(g_total), "ess_bulk": np.zeros(g_total), "rhat": np.full(g_total, np.inf),
+        "tau": np.full((g_total, N_BOX), np.inf),
         "accept_frac": np.zeros(g_total), "n_steps": np.zeros(g_total, np.int64),
         "n_burn": np.zeros(g_total, np.int64), "n_evals": np.zeros(g_total, np.int64),
         "wall_s": np.zeros(g_total), "chi2_min": np.full(g_total, np.inf),
@@ -426,9 +479,10 @@ def run_fallback(model, flux_nmgy, sigma_nmgy, z, *, seeds, init=None, config: F
         return zz[idx], f[idx], s[idx]
 
     def start(batch: list[int]) -> list[_Galaxy]:
-        """Initialise walkers of new galaxies: best W of (caller's draws + prior draws), one model call."""
+        """Initialise walkers of new galaxies, one model call: the caller's first W distinct draws
+        where it gives that many, else the best W of (caller's draws + prior draws)."""
         t0 = time.perf_counter()
-        gals = [_Galaxy(i, seeds[i], w) for i in batch]
+        gals = [_Galaxy(i, seeds[i], w, cfg.max_steps) for i in batch]
         cands, owners, given = [], [], []
         for k, gal in enumerate(gals):
             parts = [prior.sample(N_PRIOR_CANDIDATES, gal.rng)[0]]
@@ -451,7 +505,8 @@ def run_fallback(model, flux_nmgy, sigma_nmgy, z, *, seeds, init=None, config: F
         lp = lp + ev.log_span - np.sum(np.logaddexp(0.0, u) + np.logaddexp(0.0, -u), axis=1)
         for k, gal in enumerate(gals):
             mine = np.flatnonzero(own == k)
-            order = mine[np.argsort(-lp[mine], kind="stable")[:w]]
+            spread = _distinct_given(c[mine], np.concatenate(given)[mine] & np.isfinite(lp[mine]), w)
+            order = mine[spread] if spread is not None else mine[np.argsort(-lp[mine], kind="stable")[:w]]
             gal.x[:] = x[order]
             gal.y[:] = v[order]
             gal.lp[:] = lp[order]
@@ -464,7 +519,14 @@ def run_fallback(model, flux_nmgy, sigma_nmgy, z, *, seeds, init=None, config: F
         t0 = time.perf_counter()
         burn, tau, ess = _diagnose(gal)
         tau_max = float(np.max(tau))
-        converged = ess >= cfg.target_ess and gal.n - burn >= cfg.min_tau_multiple * tau_max
+        by_tau = ess >= cfg.target_ess and gal.n - burn >= cfg.min_tau_multiple * tau_max
+        rhat, ess_bulk = float("inf"), 0.0
+        if timed_out or by_tau or ess >= 0.5 * cfg.min_bulk_ess:
+            rhat, ess_bulk = rank_diagnostics(gal.chain[burn: gal.n])
+        by_rank = rhat < cfg.max_rhat and ess_bulk >= cfg.min_bulk_ess
+        converged = by_tau if cfg.convergence == "tau" else by_rank
+        if converged and cfg.convergence == "tau":
+            rhat, ess_bulk = rank_diagnostics(gal.chain[burn: gal.n])
         if not converged and not timed_out:
             gal.next_check = gal.n + max(_MIN_CHECK_STEP, gal.n // 10)
             gal.charged += time.perf_counter() - t0
@@ -475,6 +537,7 @@ def run_fallback(model, flux_nmgy, sigma_nmgy, z, *, seeds, init=None, config: F
         res["samples"][i] = _thin(kept, cfg.n_keep)
         res["status"][i] = "mcmc" if converged else "unconverged"
         res["ess"][i], res["tau"][i], res["n_burn"][i], res["n_steps"][i] = ess, tau, burn, gal.n
+        res["ess_bulk"][i], res["rhat"][i] = ess_bulk, rhat
         res["accept_frac"][i] = gal.n_accepted / max(1, gal.n * gal.w)
         res["n_evals"][i] = gal.n_evals
         res["chi2_min"][i] = gal.chi2_min

@@ -77,7 +77,11 @@ class Posteriors:
         stored: (R, K, 11) float32 stored draws (box space).
         status: (R,) "ok" / "reweighted" (the weights kept the flow), "skipped" (routed, until the
             fallback replaces it), "mcmc" / "unconverged" (fallback).
-        ess: (R,) effective sample size (fallback rows; NaN for the flow).
+        ess: (R,) bulk effective sample size of the chain, worst parameter (fallback rows; NaN
+            for the flow).
+        rhat: (R,) rank-normalised split R̂ of the chain, worst parameter (fallback rows; NaN for
+            the flow).
+        wall_s: (R,) seconds the fallback charged to the galaxy (NaN for the flow).
         method: (R,) "importance", "flow" or "mcmc" (``core.METHODS``).
     """
 
@@ -89,6 +93,8 @@ class Posteriors:
     status: np.ndarray
     ess: np.ndarray
     method: np.ndarray
+    rhat: np.ndarray
+    wall_s: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -267,7 +273,8 @@ def infer_flow(frame: pd.DataFrame, posterior: PosteriorModel, sps_model, *, see
     status_u[routed] = "skipped"  # until the fallback's result replaces it
     posteriors = Posteriors(rows=usable, summaries=flow["summaries"], chi2=flow["chi2"], n_samples=flow["n_filled"],
                             stored=flow["stored"], status=status_u, ess=np.full(usable.size, np.nan),
-                            method=np.where(routed, "flow", "importance").astype(object))
+                            method=np.where(routed, "flow", "importance").astype(object),
+                            rhat=np.full(usable.size, np.nan), wall_s=np.full(usable.size, np.nan))
     rows = usable[routed]
     candidates = FallbackCandidates(rows=rows, nsaid=inputs["nsaid"][rows].astype(np.int64), mag=mag[rows],
                                     sigma=sig[rows], z=z[rows], seeds=seeds[rows], init=flow["init"][routed])
@@ -286,7 +293,8 @@ def concat_flow_partitions(parts: list[FlowPartition]) -> FlowPartition:
     if len(parts) == 1:
         return parts[0]
     flow = Posteriors(*(_joined(parts, lambda p, f=f: getattr(p.flow, f), shift=(f == "rows"))
-                        for f in ("rows", "summaries", "chi2", "n_samples", "stored", "status", "ess", "method")))
+                        for f in ("rows", "summaries", "chi2", "n_samples", "stored", "status", "ess", "method",
+                                  "rhat", "wall_s")))
     return FlowPartition(inputs={c: _joined(parts, lambda p, c=c: p.inputs[c]) for c in parts[0].inputs},
                          status=_joined(parts, lambda p: p.status), seeds=_joined(parts, lambda p: p.seeds),
                          accept_frac=_joined(parts, lambda p: p.accept_frac),
@@ -316,7 +324,8 @@ def infer_fallback(candidates: FallbackCandidates, model, config: FallbackConfig
     return Posteriors(rows=candidates.rows, summaries=summaries, chi2=c2, n_samples=n,
                       stored=stored_draws(res.samples, n_stored),
                       status=fallback_status(res.converged, c2, res.chi2_min, config.max_chi2),
-                      ess=res.ess.astype(np.float64), method=np.full(len(candidates), "mcmc", dtype=object))
+                      ess=res.ess_bulk.astype(np.float64), method=np.full(len(candidates), "mcmc", dtype=object),
+                      rhat=res.rhat.astype(np.float64), wall_s=res.wall_s.astype(np.float64))
 
 
 def catalog_schema() -> pa.Schema:
@@ -329,10 +338,32 @@ def catalog_schema() -> pa.Schema:
         pa.field("accept_frac", pa.float64()), *(pa.field(c, pa.float64()) for c in WEIGHT_COLUMNS),
         pa.field("chi2_median_model", pa.float64()),
         pa.field("n_samples", pa.int64()), pa.field("seed", pa.uint64()), pa.field("mcmc_ess", pa.float64()),
+        pa.field("mcmc_rhat", pa.float64()), pa.field("mcmc_wall_s", pa.float64()),
     ]
     fields += [pa.field(f"{q}_{s}", pa.float64()) for q in QUANTITY_NAMES for s in STAT_NAMES]
     fields.append(pa.field("samples", pa.list_(pa.float32())))
     return pa.schema(fields)
+
+
+def fallback_rows(table: pa.Table, n_stored: int) -> Posteriors:
+    """The fallback's results (rows of method "mcmc") held by a written partition (``catalog_schema``).
+
+    Row positions are the partition's; values round-trip exactly (float64 columns, float32 draws),
+    so a finished partition rewritten with them keeps those rows as they were.
+    """
+    method = table.column("method").to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(method == "mcmc")
+    sub = table.take(pa.array(rows))
+    column = lambda name: sub.column(name).to_numpy(zero_copy_only=False).astype(np.float64)  # noqa: E731
+    summaries = np.stack([np.stack([column(f"{q}_{s}") for s in STAT_NAMES], axis=-1) for q in QUANTITY_NAMES],
+                         axis=1) if rows.size else np.empty((0, len(QUANTITY_NAMES), len(STAT_NAMES)))
+    flat = sub.column("samples").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    return Posteriors(rows=rows, summaries=summaries, chi2=column("chi2_median_model"),
+                      n_samples=sub.column("n_samples").to_numpy().astype(np.int64),
+                      stored=flat.astype(np.float32).reshape(rows.size, n_stored, N_BOX),
+                      status=sub.column("status").to_numpy(zero_copy_only=False).astype(object),
+                      ess=column("mcmc_ess"), method=method[rows].astype(object), rhat=column("mcmc_rhat"),
+                      wall_s=column("mcmc_wall_s"))
 
 
 def partition_table(part: FlowPartition, fallback_results: list[Posteriors], n_stored: int) -> pa.Table:
@@ -347,12 +378,13 @@ def partition_table(part: FlowPartition, fallback_results: list[Posteriors], n_s
     summaries = np.full((g, len(QUANTITY_NAMES), len(STAT_NAMES)), np.nan)
     c2 = np.full(g, np.nan)
     n_samples = np.zeros(g, dtype=np.int64)
-    ess = np.full(g, np.nan)
+    ess, rhat, wall_s = np.full(g, np.nan), np.full(g, np.nan), np.full(g, np.nan)
     stored = np.full((g, n_stored, N_BOX), np.nan, dtype=np.float32)
     has = np.zeros(g, dtype=bool)
 
     def put(p: Posteriors) -> None:
         summaries[p.rows], c2[p.rows], n_samples[p.rows], ess[p.rows] = p.summaries, p.chi2, p.n_samples, p.ess
+        rhat[p.rows], wall_s[p.rows] = p.rhat, p.wall_s
         stored[p.rows] = p.stored
         status[p.rows] = p.status
         method[p.rows] = p.method
@@ -373,6 +405,8 @@ def partition_table(part: FlowPartition, fallback_results: list[Posteriors], n_s
         "n_samples": pa.array(n_samples, pa.int64()),
         "seed": pa.array(part.seeds, pa.uint64()),
         "mcmc_ess": pa.array(ess, pa.float64(), mask=np.isnan(ess)),
+        "mcmc_rhat": pa.array(rhat, pa.float64(), mask=np.isnan(rhat)),
+        "mcmc_wall_s": pa.array(wall_s, pa.float64(), mask=np.isnan(wall_s)),
     })
     for i, q in enumerate(QUANTITY_NAMES):
         for j, s in enumerate(STAT_NAMES):

@@ -34,7 +34,7 @@ from .catalog import (
 from .core import STATUSES
 from .partition import (
     INPUT_COLUMNS, FallbackCandidates, FlowPartition, Posteriors, concat_candidates, concat_flow_partitions,
-    infer_fallback, infer_flow, partition_table,
+    fallback_rows, infer_fallback, infer_flow, partition_table,
 )
 from .resources import InferenceResources, worker_resources
 
@@ -71,11 +71,16 @@ class InferSummary:
                 f"({self.n_skipped} already complete); {self.wall_s:.1f} s -> {self.catalog}")
 
 
+#: Fallback options that choose which routed galaxies run, never what any row holds: left out of
+#: the fingerprint, so a resumed run with another cap finishes the ``skipped`` rows in place.
+FALLBACK_CAP_FIELDS: tuple[str, ...] = ("enabled", "max_galaxies")
+
+
 def run_settings(config: Config, model_meta: dict[str, Any]) -> dict[str, Any]:
     """Everything besides the model weights that shapes the catalog's values (hashed for resume)."""
-    return {"seed": config.seed, "sample": dataclasses.asdict(config.sample),
-            "fallback": dataclasses.asdict(config.fallback), "sps": model_meta.get("sps"),
-            "ssp_sha256": model_meta.get("ssp_sha256")}
+    fallback = {k: v for k, v in dataclasses.asdict(config.fallback).items() if k not in FALLBACK_CAP_FIELDS}
+    return {"seed": config.seed, "sample": dataclasses.asdict(config.sample), "fallback": fallback,
+            "sps": model_meta.get("sps"), "ssp_sha256": model_meta.get("ssp_sha256")}
 
 
 def fallback_quotas(pixels: list[InputPixel], max_galaxies: int) -> dict[tuple[int, int], int | None]:
@@ -123,9 +128,17 @@ def merge_flows(flows: list[tuple[FlowPartition, dict]]) -> tuple[FlowPartition,
                   "flow_s": sum(f[1]["flow_s"] for f in flows)}
 
 
-def candidates_task(quota: int | None, *flows: tuple[FlowPartition, dict]) -> FallbackCandidates:
-    """The pixel's galaxies for the fallback: the first ``quota`` routed ones (all if None)."""
+def candidates_task(quota: int | None, previous: Path | None,
+                    *flows: tuple[FlowPartition, dict]) -> FallbackCandidates:
+    """The pixel's galaxies for the fallback: the first ``quota`` routed ones (all if None).
+
+    ``previous``: the pixel's partition from an earlier run of the same fingerprint; only its
+    ``skipped`` rows are candidates (the others already have their fallback result).
+    """
     cands = concat_candidates([f[0] for f in flows])  # only the routed rows: the flows are joined at the write
+    if previous is not None:
+        status = pq.read_table(previous, columns=["status"]).column("status").to_numpy(zero_copy_only=False)
+        cands = cands.take(status[cands.rows] == "skipped")
     return cands if quota is None else cands.take(slice(0, quota))
 
 
@@ -136,9 +149,12 @@ def fallback_task(candidates: FallbackCandidates, config: FallbackConfig, n_stor
 
 
 def write_task(flows: list[tuple[FlowPartition, dict]], path: Path, metadata: dict[str, Any], n_stored: int,
-               *fallback_results: Posteriors) -> dict[str, Any]:
+               previous: Path | None, *fallback_results: Posteriors) -> dict[str, Any]:
+    """Assemble and write the pixel's partition; ``previous`` (a partition being finished)
+    contributes the fallback results it already holds."""
     part, stats = merge_flows(flows)
-    table = partition_table(part, list(fallback_results), n_stored)
+    kept = [fallback_rows(pq.read_table(previous), n_stored)] if previous is not None else []
+    table = partition_table(part, [*kept, *fallback_results], n_stored)
     counts = dict(Counter(table.column("status").to_pylist()))
     write_partition(table, path, {**metadata, "n_rows": table.num_rows, "status_counts": counts})
     return {**stats, "n_rows": table.num_rows, "status_counts": counts,
@@ -273,19 +289,29 @@ def infer_catalog(config: Config, catalog_in: str | Path, out: str | Path, *, cl
     posterior, pixels, root, model_dir = plan.posterior, plan.pixels, plan.root, plan.model_dir
     settings, fingerprint, metadata = plan.settings, plan.fingerprint, plan.metadata
     quotas = fallback_quotas(pixels, config.fallback.max_galaxies if config.fallback.enabled else 0)
-    todo, done_stats = [], []
+    todo, done_stats, finishing = [], [], set()
     for p in pixels:
         path = partition_path(root, p.order, p.pixel)
-        if partition_is_complete(path, fingerprint, p):
-            done_stats.append(read_sedflow_metadata(path))
-        else:
+        if not partition_is_complete(path, fingerprint, p):
             todo.append(p)
+            continue
+        meta = read_sedflow_metadata(path)
+        counts, key = meta.get("status_counts", {}), (p.order, p.pixel)
+        # the cap counts the pixel's fallback runs so far: a re-run with the same cap is a no-op
+        ran = counts.get("mcmc", 0) + counts.get("unconverged", 0)
+        left = None if quotas[key] is None else quotas[key] - ran
+        if counts.get("skipped", 0) and (left is None or left > 0):
+            todo.append(p)  # complete, but this run's fallback takes (some of) its skipped galaxies
+            finishing.add(key)
+            quotas[key] = left
+        else:
+            done_stats.append(meta)
     n_total = sum(p.n_rows for p in pixels)
     if stream is not None:
         print(f"infer: {n_total} galaxies in {len(pixels)} pixels from {catalog_in}; model {posterior.sha256[:12]} "
               f"({model_dir}); {len(pixels) - len(todo)} pixels already complete", file=stream, flush=True)
     args = dict(seed=config.seed, sample=config.sample, fallback=config.fallback, quotas=quotas, root=root,
-                metadata=metadata)
+                metadata=metadata, finishing=finishing)
     written = (_run_in_process(todo, InferenceResources(model_dir), progress=progress, stream=stream, **args)
                if client is None else
                _run_on_cluster(todo, client, InferenceResources(model_dir), progress=progress, stream=stream, **args))
@@ -331,7 +357,8 @@ def _bar(total: int, progress: bool, stream):
                 dynamic_ncols=True)
 
 
-def _run_in_process(todo, resources, *, seed, sample, fallback, quotas, root, metadata, progress, stream):
+def _run_in_process(todo, resources, *, seed, sample, fallback, quotas, root, metadata, finishing, progress,
+                    stream):
     resources.load()
     written = []
     with _bar(sum(p.n_rows for p in todo), progress, stream) as bar:
@@ -339,17 +366,20 @@ def _run_in_process(todo, resources, *, seed, sample, fallback, quotas, root, me
             flows = [flow_task(p, a, b, seed, sample, fallback, resources) for a, b in row_ranges(p.n_rows,
                                                                                                    sample.task_rows,
                                                                                                    at_least_one=True)]
-            cands = candidates_task(quotas[(p.order, p.pixel)], *flows)
+            path = partition_path(root, p.order, p.pixel)
+            previous = path if (p.order, p.pixel) in finishing else None
+            cands = candidates_task(quotas[(p.order, p.pixel)], previous, *flows)
             results = [fallback_task(b, fallback, sample.n_stored, resources)
                        for b in cands.batches(fallback.batch_galaxies)]
-            stats = write_task(flows, partition_path(root, p.order, p.pixel), {**metadata, "input_sha256": p.sha256},
-                               sample.n_stored, *results)
+            stats = write_task(flows, path, {**metadata, "input_sha256": p.sha256}, sample.n_stored, previous,
+                               *results)
             written.append({**stats, "order": p.order, "pixel": p.pixel})
             bar.update(p.n_rows)
     return written
 
 
-def _run_on_cluster(todo, client, resources, *, seed, sample, fallback, quotas, root, metadata, progress, stream):
+def _run_on_cluster(todo, client, resources, *, seed, sample, fallback, quotas, root, metadata, finishing, progress,
+                    stream):
     """Flow tasks in flight at most 2 per worker thread (bounds worker memory); a pixel's
     fallback and write tasks are submitted once its flow tasks report their routed galaxies."""
     from distributed import as_completed
@@ -369,7 +399,8 @@ def _run_on_cluster(todo, client, resources, *, seed, sample, fallback, quotas, 
             flows = [client.submit(flow_task, p, a, b, seed, sample, fallback, pure=False,
                                    key=f"infer-flow-{p.order}-{p.pixel}-{a}-{time.time_ns()}")
                      for a, b in row_ranges(p.n_rows, sample.task_rows, at_least_one=True)]
-            cands = client.submit(candidates_task, quotas[(p.order, p.pixel)], *flows, pure=False)
+            previous = partition_path(root, p.order, p.pixel) if (p.order, p.pixel) in finishing else None
+            cands = client.submit(candidates_task, quotas[(p.order, p.pixel)], previous, *flows, pure=False)
             stage[cands] = ("candidates", p, flows)
             pending.add(cands)
             n_active += len(flows)
@@ -388,8 +419,10 @@ def _run_on_cluster(todo, client, resources, *, seed, sample, fallback, quotas, 
             if kind == "candidates":
                 batches = [client.submit(fallback_task, b, fallback, sample.n_stored, pure=False)
                            for b in result.batches(fallback.batch_galaxies)]
-                wr = client.submit(write_task, flow, partition_path(root, p.order, p.pixel),
-                                   {**metadata, "input_sha256": p.sha256}, sample.n_stored, *batches, pure=False)
+                path = partition_path(root, p.order, p.pixel)
+                previous = path if (p.order, p.pixel) in finishing else None
+                wr = client.submit(write_task, flow, path, {**metadata, "input_sha256": p.sha256}, sample.n_stored,
+                                   previous, *batches, pure=False)
                 stage[wr] = ("write", p, flow)
                 pending.add(wr)
             else:
