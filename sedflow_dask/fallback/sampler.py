@@ -56,6 +56,7 @@ import dataclasses
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -445,9 +446,9 @@ def run_fallback(model, flux_nmgy, sigma_nmgy, z, *, seeds, init=None, config: F
         runs past its time and step bounds.
     """
     cfg = config or FallbackConfig()
-    overrides = {k: v for k, v in dict(n_walkers=n_walkers, max_seconds_per_galaxy=max_seconds,
-                                       max_steps=max_steps, target_ess=target_ess, n_keep=n_keep).items()
-                 if v is not None}
+    given = dict(n_walkers=n_walkers, max_seconds_per_galaxy=max_seconds, max_steps=max_steps,
+                 target_ess=target_ess, n_keep=n_keep)
+    overrides: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     cfg = dataclasses.replace(cfg, **overrides)
     prior = prior or SEDPrior()
     f, s, zz = check_observations(flux_nmgy, sigma_nmgy, z, prior.z_max)
