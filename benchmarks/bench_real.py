@@ -46,19 +46,21 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=None, help="the first N real galaxies (default all 10,000)")
     p.add_argument("--samples", type=int, default=1000, help="posterior draws per galaxy (default 1,000)")
-    p.add_argument("--max-fallback", type=int, default=16, help="fallback cap (default 16, as make demo)")
+    p.add_argument("--max-fallback", type=int, default=16,
+                   help="fallback cap (default 16, each chain bounded to 10 s, as make demo)")
     p.add_argument("--workers", type=int, default=None, help="LocalCluster workers (default one per core)")
     p.add_argument("--workdir", default=None, help="keep the run here (default: a temporary directory)")
     args = p.parse_args(argv)
 
     from sedflow_dask.config import ClusterConfig, Config
-    from sedflow_dask.demo import run_demo
+    from sedflow_dask.demo import DEMO_FALLBACK_SECONDS, run_demo
 
     config = Config()
     config = dataclasses.replace(
         config, sample=dataclasses.replace(config.sample, n_samples=args.samples,
                                            n_stored=min(config.sample.n_stored, args.samples)),
-        fallback=dataclasses.replace(config.fallback, max_galaxies=args.max_fallback))
+        fallback=dataclasses.replace(config.fallback, max_galaxies=args.max_fallback,
+                                     max_seconds_per_galaxy=DEMO_FALLBACK_SECONDS))
     cluster = dataclasses.replace(ClusterConfig(), n_workers=args.workers, dashboard_address=":0")
     with (contextlib.nullcontext(args.workdir) if args.workdir else tempfile.TemporaryDirectory()) as d:
         root = Path(d)

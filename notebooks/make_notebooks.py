@@ -103,7 +103,7 @@ config = Config()
 config = dataclasses.replace(
     config,
     sample=dataclasses.replace(config.sample, n_samples=N_SAMPLES, n_stored=min(100, N_SAMPLES)),
-    fallback=dataclasses.replace(config.fallback, max_galaxies=MAX_FALLBACK))
+    fallback=dataclasses.replace(config.fallback, max_galaxies=MAX_FALLBACK, max_seconds_per_galaxy=10))
 ingested, catalog = WORKDIR / "sdss_ingested", WORKDIR / "catalogs" / "walkthrough"
 
 with dask_client(ClusterConfig(n_workers=WORKERS, dashboard_address=":0")) as client:
@@ -312,7 +312,8 @@ from sedflow_dask.sps.parameters import BOX_NAMES
 
 config = Config()
 config = dataclasses.replace(config, sample=dataclasses.replace(config.sample, n_samples=min(1000, N_SAMPLES)),
-                             fallback=dataclasses.replace(config.fallback, max_galaxies=MAX_FALLBACK))
+                             fallback=dataclasses.replace(config.fallback, max_galaxies=MAX_FALLBACK,
+                                                          max_seconds_per_galaxy=10))
 demo = run_demo(config, n=N_MOCK, mock=True, workdir=WORKDIR / "mock", out=WORKDIR / "catalogs" / "mock",
                 cluster=ClusterConfig(n_workers=WORKERS, dashboard_address=":0"), progress=False, stream=None)
 check = truth_validation(demo.catalog, demo.truth)

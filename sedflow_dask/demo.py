@@ -49,6 +49,8 @@ REAL_FILES = {"input": "sdss_subset.fits", "ingested": "sdss_ingested", "report"
               "figure": "real_report.png"}
 MOCK_FILES = {"input": "nsa_mock.fits", "ingested": "nsa_ingested", "report": "validation.json",
               "figure": "validation.png"}
+#: Time bound per fallback chain in the demo [s]: a chain stopped by it keeps its draws, status unconverged.
+DEMO_FALLBACK_SECONDS = 10.0
 #: Default work directory and output catalog of each kind: a mock run leaves the real one in place.
 DEFAULT_DIRS = {"real": ("demo", "catalogs/demo"), "mock": ("demo/mock", "catalogs/demo_mock")}
 
@@ -73,8 +75,11 @@ def register(sub) -> None:
                         "(default 3,000; 2 golden rows come on top)")
     p.add_argument("--samples", type=int, default=1000, help="posterior draws per galaxy (default 1,000)")
     p.add_argument("--max-fallback", type=int, default=16, metavar="N",
-                   help="at most N galaxies get the MCMC fallback (default 16; each gets up to "
-                        "fallback.max_seconds_per_galaxy, 10 s); other routed galaxies keep the flow's posterior")
+                   help="at most N routed galaxies get the MCMC fallback (default 16; -1: all); the others keep the "
+                        "flow's draws, status skipped (a re-run with a larger cap runs just those)")
+    p.add_argument("--fallback-seconds", type=float, default=DEMO_FALLBACK_SECONDS, metavar="S",
+                   help=f"the demo's time bound per fallback chain (default {DEMO_FALLBACK_SECONDS:g} s, so the demo "
+                        f"stays within minutes; sets fallback.max_seconds_per_galaxy)")
     p.add_argument("--seed", type=int, default=None, help="seed of the mock and the run (default: the config's)")
     p.add_argument("--workdir", default=None, metavar="DIR",
                    help="input, ingested catalog, report, figure and query result (default demo/; demo/mock/ with "
@@ -102,7 +107,8 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
         config, seed=seed,
         sample=dataclasses.replace(config.sample, n_samples=args.samples,
                                    n_stored=min(config.sample.n_stored, args.samples)),
-        fallback=dataclasses.replace(config.fallback, max_galaxies=args.max_fallback))
+        fallback=dataclasses.replace(config.fallback, max_galaxies=args.max_fallback,
+                                     max_seconds_per_galaxy=args.fallback_seconds))
     workdir, out = DEFAULT_DIRS["mock" if args.mock else "real"]
     run_demo(config, n=n, mock=args.mock, workdir=Path(args.workdir or workdir), out=Path(args.out or out),
              fresh=args.fresh,

@@ -30,8 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "docs" / "results"
 N_REAL = 500
 N_MOCK = 600
-COMMON = ["--samples", "200", "--max-fallback", "2", "--workers", "1", "--no-progress",
-          "--set", "fallback.max_seconds_per_galaxy=1"]
+COMMON = ["--samples", "200", "--max-fallback", "2", "--fallback-seconds", "1", "--workers", "1", "--no-progress"]
 REAL_ARGS = ["demo", "--n", str(N_REAL), *COMMON]
 MOCK_ARGS = ["demo", "--mock", "--n", str(N_MOCK), *COMMON]
 #: 99.9th percentile of χ²(5), as scipy.stats.chi2.ppf(0.999, 5) gives it.
