@@ -49,9 +49,9 @@ if str(REPO / "benchmarks") not in sys.path:
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-
 from _common import machine_info, matmul_gflops  # noqa: E402
 from bench_weights import training_noise_name  # noqa: E402
+
 from sedflow_dask.config import FallbackConfig  # noqa: E402
 from sedflow_dask.fallback import fallback_model, run_fallback  # noqa: E402
 from sedflow_dask.infer.core import fallback_status, flow_status, median_model_chi2, stored_draws  # noqa: E402

@@ -43,8 +43,8 @@ if str(REPO / "benchmarks") not in sys.path:
     sys.path.insert(0, str(REPO / "benchmarks"))
 
 import numpy as np  # noqa: E402
-
 from _common import machine_info, matmul_gflops, torch_threads  # noqa: E402
+
 from sedflow_dask.config import FallbackConfig  # noqa: E402
 from sedflow_dask.fallback import FallbackReason, fallback_reasons  # noqa: E402
 from sedflow_dask.infer.core import flow_status  # noqa: E402

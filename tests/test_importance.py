@@ -9,7 +9,11 @@ from scipy import stats
 
 from sedflow_dask.likelihood import fluxes_from_mags, log_likelihood
 from sedflow_dask.posterior.importance import (
-    KHAT_LIMIT, importance_weights, log_importance_weights, systematic_resample, weigh_draws,
+    KHAT_LIMIT,
+    importance_weights,
+    log_importance_weights,
+    systematic_resample,
+    weigh_draws,
 )
 from sedflow_dask.prior import SEDPrior
 

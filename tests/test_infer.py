@@ -14,11 +14,11 @@ import pytest
 
 from sedflow_dask.cluster import dask_client
 from sedflow_dask.config import ClusterConfig, Config, FallbackConfig, SamplingConfig
-from sedflow_dask.ingest import IngestReason, read_ingested
-from sedflow_dask.ingest.reasons import CUT_BITS, DATA_VALIDITY_BITS
 from sedflow_dask.infer import STATUSES, catalog_schema, infer_catalog, input_pixels, load_count, summary_columns
 from sedflow_dask.infer.catalog import partition_is_complete, partition_path
 from sedflow_dask.infer.resample import resample_galaxy
+from sedflow_dask.ingest import IngestReason, read_ingested
+from sedflow_dask.ingest.reasons import CUT_BITS, DATA_VALIDITY_BITS
 
 N_MOCK = 900  # conftest.mock_ingested
 #: Small and fast, but the real pipeline: 300 draws per galaxy, a fallback capped at 3 galaxies
@@ -189,8 +189,8 @@ def test_rerun_skips_complete_partitions_and_is_identical(run, ingested, client)
     assert again.status_counts == first.status_counts
     # another configuration makes every partition stale
     fp_other = dataclasses.replace(CONFIG, seed=CONFIG.seed + 1)
-    from sedflow_dask.infer.run import run_settings
     from sedflow_dask.infer.catalog import run_fingerprint
+    from sedflow_dask.infer.run import run_settings
     from sedflow_dask.posterior import load_posterior_model
 
     model = load_posterior_model()

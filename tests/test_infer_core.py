@@ -11,8 +11,16 @@ from sedflow_dask.config import FallbackConfig
 from sedflow_dask.fallback import FallbackReason, fallback_reasons
 from sedflow_dask.infer.catalog import InputPixel
 from sedflow_dask.infer.core import (
-    QUANTITY_NAMES, STAT_NAMES, STATUSES, fallback_status, flow_status, input_status, median_model_chi2,
-    posterior_quantities, stored_draws, summarize_draws,
+    QUANTITY_NAMES,
+    STAT_NAMES,
+    STATUSES,
+    fallback_status,
+    flow_status,
+    input_status,
+    median_model_chi2,
+    posterior_quantities,
+    stored_draws,
+    summarize_draws,
 )
 from sedflow_dask.infer.run import fallback_quotas
 from sedflow_dask.ingest import IngestReason as R

@@ -63,11 +63,11 @@ import torch
 from scipy.special import expit
 
 from ..config import FallbackConfig, SPSConfig
+from ..likelihood import REFERENCE_LOG_MASS, best_log_mass, check_observations, chi2, gaussian_log_likelihood
 from ..posterior.sampling import galaxy_stream
 from ..prior import SEDPrior
 from ..sps.parameters import N_BOX
 from .autocorr import integrated_time
-from ..likelihood import REFERENCE_LOG_MASS, best_log_mass, check_observations, chi2, gaussian_log_likelihood
 
 #: Prior draws per galaxy from which walkers are initialised (besides any caller's draws).
 N_PRIOR_CANDIDATES = 1024

@@ -22,8 +22,16 @@ from ..posterior import PosteriorModel, galaxy_seeds, galaxy_stream, sample_post
 from ..posterior.importance import ImportanceWeights, systematic_resample, weigh_draws
 from ..sps.parameters import N_BOX
 from .core import (
-    QUANTITY_NAMES, STAT_NAMES, fallback_status, flow_status, input_status, median_flux_chi2, median_model_chi2,
-    posterior_quantities, stored_draws, summarize_draws,
+    QUANTITY_NAMES,
+    STAT_NAMES,
+    fallback_status,
+    flow_status,
+    input_status,
+    median_flux_chi2,
+    median_model_chi2,
+    posterior_quantities,
+    stored_draws,
+    summarize_draws,
 )
 
 #: Columns an input pixel must have (``docs/data-contracts.md`` §4).

@@ -28,13 +28,29 @@ from ..parquet import read_sedflow_metadata
 from ..posterior import DEFAULT_MODEL_DIR, load_posterior_model
 from ..ranges import row_ranges
 from .catalog import (
-    FORMAT, FORMAT_VERSION, InputPixel, finalize_catalog, input_pixels, partition_is_complete, partition_path,
-    remove_stale_partitions, run_fingerprint, write_partition,
+    FORMAT,
+    FORMAT_VERSION,
+    InputPixel,
+    finalize_catalog,
+    input_pixels,
+    partition_is_complete,
+    partition_path,
+    remove_stale_partitions,
+    run_fingerprint,
+    write_partition,
 )
 from .core import STATUSES
 from .partition import (
-    INPUT_COLUMNS, FallbackCandidates, FlowPartition, Posteriors, concat_candidates, concat_flow_partitions,
-    fallback_rows, infer_fallback, infer_flow, partition_table,
+    INPUT_COLUMNS,
+    FallbackCandidates,
+    FlowPartition,
+    Posteriors,
+    concat_candidates,
+    concat_flow_partitions,
+    fallback_rows,
+    infer_fallback,
+    infer_flow,
+    partition_table,
 )
 from .resources import InferenceResources, worker_resources
 
