@@ -1,7 +1,8 @@
 """Queries on a real output catalog: DuckDB SQL over the data partitions, lsdb cone searches, the CLI.
 
-The catalog is made once per module the way a user makes it (``sedflow mock-nsa`` → ``ingest`` →
-``infer`` as subprocesses, small sizes).
+The catalog is inferred once per module from the suite's shared mock ingest (conftest
+``mock_ingested``) on the shared cluster, 200 draws per galaxy, no fallback; the commands that
+make one (``sedflow mock-nsa``, ``ingest``, ``infer``) have their own tests.
 """
 
 from __future__ import annotations
@@ -9,8 +10,6 @@ from __future__ import annotations
 import io
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,33 +19,27 @@ import pyarrow.parquet as pq
 import pytest
 
 from sedflow_dask.cli import main
+from sedflow_dask.config import Config, FallbackConfig, SamplingConfig
+from sedflow_dask.infer import infer_catalog
 from sedflow_dask.ingest.io import DATA_GLOB
 from sedflow_dask.query import QueryError, cone_search, query_arrow, query_catalog
 
-N_MOCK = 600
-
-
-def _sedflow(*args: str, cwd: Path) -> None:
-    res = subprocess.run([sys.executable, "-m", "sedflow_dask", *args], cwd=cwd, capture_output=True, text=True,
-                         timeout=600)
-    assert res.returncode == 0, f"sedflow {' '.join(args)}\n{res.stderr[-3000:]}"
+N_MOCK = 900  # conftest.mock_ingested
 
 
 @pytest.fixture(scope="module")
-def made(tmp_path_factory):
-    """(work dir, output catalog, ingested catalog, truth table)."""
-    d = tmp_path_factory.mktemp("query")
-    _sedflow("mock-nsa", "--n", str(N_MOCK), "--out", "mock.fits", "--seed", "3", cwd=d)
-    _sedflow("ingest", "mock.fits", "--flags", "mock_flags.parquet", "--out", "ingested", "--workers", "1",
-             "--set", "ingest.pixel_threshold=150", "--no-progress", cwd=d)
-    _sedflow("infer", "ingested", "--out", "catalogs/mock", "--samples", "200", "--no-fallback", "--workers", "1",
-             "--no-progress", cwd=d)
-    return d, d / "catalogs" / "mock", d / "ingested", pd.read_parquet(d / "mock_truth.parquet")
+def made(mock_ingested, client, tmp_path_factory):
+    """(output catalog, ingested catalog, truth table indexed by NSAID)."""
+    ingested, truth = mock_ingested
+    config = Config(sample=SamplingConfig(n_samples=200), fallback=FallbackConfig(enabled=False))
+    out = tmp_path_factory.mktemp("query") / "catalogs" / "mock"
+    infer_catalog(config, ingested, out, client=client, progress=False, stream=None)
+    return out, ingested, truth
 
 
 @pytest.fixture(scope="module")
 def cat(made):
-    return made[1]
+    return made[0]
 
 
 def _files(catalog: Path) -> list[Path]:
@@ -54,12 +47,12 @@ def _files(catalog: Path) -> list[Path]:
 
 
 def test_each_galaxy_counts_once(made):
-    _, catalog, ingested, truth = made
+    catalog, ingested, truth = made
     n_in = sum(pq.ParquetFile(f).metadata.num_rows for f in _files(ingested))
     got = query_catalog(catalog, "SELECT count(*) AS n, count(DISTINCT nsaid) AS d FROM catalog").iloc[0]
     assert int(got["n"]) == int(got["d"]) == n_in == len(truth) == N_MOCK + 2
     ids = query_catalog(catalog, "SELECT nsaid FROM catalog ORDER BY nsaid")["nsaid"].to_numpy()
-    np.testing.assert_array_equal(ids, np.sort(truth["nsaid"].to_numpy()))
+    np.testing.assert_array_equal(ids, np.sort(truth.index.to_numpy()))
     # the statuses add up, and every galaxy with a posterior has its summaries
     st = query_catalog(catalog, "SELECT status, count(*) AS n, count(log_mstar_p50) AS with_post FROM catalog "
                                 "GROUP BY status")
