@@ -8,12 +8,11 @@ import pytest  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def client():
+def shared_client():
     """A LocalCluster of 2 worker processes (1 thread each), started once for the whole run.
 
     A cluster costs 5-10 s to start and stop, and its workers import torch, hats and lsdb on first
-    use. Test files whose checks depend on the workers' history (workers killed, models loaded per
-    worker counted) define their own module-scoped ``client`` instead.
+    use.
     """
     from sedflow_dask.cluster import dask_client
     from sedflow_dask.config import ClusterConfig
@@ -23,7 +22,15 @@ def client():
 
 
 @pytest.fixture(scope="session")
-def mock_ingested(client, tmp_path_factory):
+def client(shared_client):
+    """The shared cluster. Test files whose checks depend on the workers' history (workers killed,
+    models loaded per worker counted) define their own module-scoped ``client`` instead; the
+    session fixtures below use ``shared_client``, which such a file does not replace."""
+    return shared_client
+
+
+@pytest.fixture(scope="session")
+def mock_ingested(shared_client, tmp_path_factory):
     """A 900-galaxy mock NSA catalog ingested into ≥ 4 HEALPix pixels at order ≥ 1, with its truth.
 
     Shared by the inference tests (``sedflow infer`` reads it, never writes it).
@@ -38,7 +45,7 @@ def mock_ingested(client, tmp_path_factory):
     d = tmp_path_factory.mktemp("mock_ingested")
     files = write_mock_nsa(d / "nsa_mock_v1_0_1.fits", 900, seed=11, block_rows=512)
     out = d / "ingested"
-    ingest_nsa(files.catalog, out, client=client, flags_path=files.flags_parquet,
+    ingest_nsa(files.catalog, out, client=shared_client, flags_path=files.flags_parquet,
                config=IngestConfig(partition_rows=400, pixel_threshold=150, highest_order=4),
                colour_quantiles=training_colour_quantiles(None), progress=False, stream=None)
     return out, pd.read_parquet(files.truth).set_index("nsaid")
