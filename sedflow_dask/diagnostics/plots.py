@@ -109,11 +109,11 @@ def _save_titled(plt, fig, title: str, path: Path, dpi: int) -> Path:
 
 
 def _status_scatter(ax, frame, x: str, y: str) -> None:
-    """Points coloured by status (whatever statuses occur), the commonest drawn first and smallest."""
+    """Points coloured by status (whatever statuses occur), the commonest drawn first; rare ones larger."""
     statuses = frame["status"].astype(str).value_counts()
     for k, (status, n) in enumerate(statuses.items()):
         sel = frame[(frame["status"] == status) & np.isfinite(frame[y]) & np.isfinite(frame[x])]
-        ax.scatter(sel[x], sel[y], s=2 if k == 0 else 8, color=f"C{k}", alpha=0.5, label=f"{status} ({n:,})",
+        ax.scatter(sel[x], sel[y], s=2 if n > 200 else 8, color=f"C{k}", alpha=0.4, label=f"{status} ({n:,})",
                    rasterized=True)
     ax.legend(fontsize=7, markerscale=3)
 
