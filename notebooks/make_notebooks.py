@@ -280,9 +280,13 @@ model = load_posterior_model()
 summary = validate_model(model, OUT, n=N_VALIDATE, n_samples=N_SAMPLES, n_derived=min(200, N_SAMPLES), seed=0,
                          label="shipped model", stream=None)
 table = pd.DataFrame(summary["calibration"]["parameters"]).T
-recorded = pd.DataFrame(model.meta["validation"]["calibration"]["parameters"]).T
-table.merge(recorded, left_index=True, right_index=True,
-            suffixes=("", f" (recorded, {model.meta['validation']['n_galaxies']} galaxies)")).round(3)"""),
+recorded = model.meta.get("validation") or {}  # written by `sedflow validate --record`
+if recorded.get("calibration"):
+    table = table.merge(pd.DataFrame(recorded["calibration"]["parameters"]).T, left_index=True, right_index=True,
+                        suffixes=("", f" (recorded, {recorded['n_galaxies']} galaxies)"))
+else:
+    print("this model has no recorded validation (sedflow validate MODEL --record writes one)")
+table.round(3)"""),
     ("code", """\
 print(f"{summary['n_complete']} of {summary['n_galaxies']} galaxies with all {N_SAMPLES} draws in the prior box; "
       f"min SBC KS p = {summary['calibration']['min_sbc_ks_p']:.3g}, "
