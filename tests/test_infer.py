@@ -139,6 +139,12 @@ def test_schema_layout_and_provenance(run, ingested):
     assert json.loads(props["sedflow_config"])["sample"]["n_samples"] == CONFIG.sample.n_samples
     assert props["sedflow_version"] and props["hats_nrows"] == str(summary.n_rows)
     assert props["hats_col_healpix"] == "_healpix_29"
+    # the fallback cap is recorded, but outside the fingerprinted settings (a resume may change it)
+    from sedflow_dask.infer.catalog import read_catalog_provenance
+
+    prov = read_catalog_provenance(out)
+    assert prov["fallback_cap_this_run"] == {"enabled": True, "max_galaxies": CONFIG.fallback.max_galaxies}
+    assert "max_galaxies" not in prov["config"]["fallback"] and "min_efficiency" in prov["config"]["fallback"]
     # the importance-weight columns read back with DuckDB, and the data contracts describe them
     from pathlib import Path
 

@@ -358,6 +358,7 @@ def infer_catalog(config: Config, catalog_in: str | Path, out: str | Path, *, cl
                   "training": {k: posterior.meta.get("training", {}).get(k) for k in ("command", "seed")}},
         "noise_check": plan.noise_check,
         "config": settings, "status_counts": summary.status_counts, "n_rows": n_total,
+        "fallback_cap_this_run": {k: getattr(config.fallback, k) for k in FALLBACK_CAP_FIELDS},
         "n_routed_this_run": summary.n_routed, "n_fallback_this_run": summary.n_fallback,
     }
     finalize_catalog(root, name or artifact_name(root), pixels, provenance)
