@@ -22,6 +22,7 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import os
 import shutil
 import sys
 import time
@@ -187,6 +188,7 @@ def run_demo(config: Config, *, n: int | None = None, mock: bool = False, workdi
 
     n = n if n is not None else (3000 if mock else real_rows())
     t_start = time.perf_counter()
+    load_start = os.getloadavg()[0]
     steps: dict[str, float] = {}
     files = MOCK_FILES if mock else REAL_FILES
     default_workdir, default_out = DEFAULT_DIRS["mock" if mock else "real"]
@@ -234,6 +236,8 @@ def run_demo(config: Config, *, n: int | None = None, mock: bool = False, workdi
         summary = infer_catalog(config, ingested, out, client=client, progress=progress,
                                 stream=sys.stderr if stream is not None and progress else None)
         steps["infer"] = time.perf_counter() - t0
+        # what the run cost in CPU, next to its wall time (the two differ when other jobs share the cores)
+        workers_cpu = sum(client.run(process_cpu_seconds).values())
     counts = {k: v for k, v in summary.status_counts.items() if v}
     _say(stream, f"      {summary.n_rows:,} galaxies -> {out}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items())
                  + f"; {summary.n_skipped} of {summary.n_partitions} pixels already complete, {steps['infer']:.0f} s")
@@ -268,6 +272,8 @@ def run_demo(config: Config, *, n: int | None = None, mock: bool = False, workdi
     wall = time.perf_counter() - t_start
     record = _read_json(report_path)
     record["run"] = {"wall_s": round(wall, 1), "steps_s": {k: round(v, 1) for k, v in steps.items()},
+                     "cpu_s": {"main": round(process_cpu_seconds(), 1), "workers": round(workers_cpu, 1)},
+                     "load_average_1min": {"start": round(load_start, 2), "end": round(os.getloadavg()[0], 2)},
                      "reused_input_and_ingest": reuse, "n_workers": n_workers}
     report_path.write_text(json.dumps(record, indent=1) + "\n")
     res = DemoResult(kind="mock" if mock else "real", source=source, truth=truth, ingested=ingested, catalog=out,
@@ -296,6 +302,14 @@ def _write_mock(config: Config, path: Path, n: int) -> int:
 
     return write_mock_nsa(path, n, seed=config.seed, noise_model=config.noise.model,
                           model=PROVABGSModel(config=config.sps)).n_rows
+
+
+def process_cpu_seconds() -> float:
+    """User + system CPU time of the calling process so far [s] (the demo runs it on each Dask worker too)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def real_rows() -> int:

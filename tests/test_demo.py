@@ -251,8 +251,10 @@ def test_mock_calibration_agrees_with_the_recorded_run_within_sampling_error(moc
 # --- the README's numbers come from the recorded files ---------------------------------------------
 
 def _readme_demo_section() -> str:
+    """The README's demo section as one line of words, markdown escapes removed (``M\\*`` reads ``M*``)."""
     text = (REPO / "README.md").read_text()
-    return text.split("## Start here: `make demo`", 1)[1].split("\n## ", 1)[0]
+    section = text.split("## Start here: `make demo`", 1)[1].split("\n## ", 1)[0]
+    return " ".join(section.replace("\\*", "*").split())
 
 
 def test_readme_demo_numbers_are_the_recorded_reports():
