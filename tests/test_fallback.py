@@ -187,7 +187,7 @@ def recovered(model, galaxies, flow):
     q = q[np.isfinite(q[:, 0])]
     # The τ rule, with a shorter bar than its production one (ESS 1000, 50 τ), keeps the test
     # ~10 s; the criteria and bookkeeping are the same.
-    cfg = FallbackConfig(convergence="tau", target_ess=600, min_tau_multiple=20, max_seconds_per_galaxy=60)
+    cfg = FallbackConfig(convergence="tau", target_ess=600, min_tau_multiple=20, max_seconds_per_galaxy=300)
     res = run_fallback(model, galaxies["flux"][i:i + 1], galaxies["sigma"][i:i + 1], galaxies["z"][i:i + 1],
                        seeds=galaxy_seeds(0, [i]), init=q[None, :200], config=cfg)
     return res, q, cfg, flow[1]
