@@ -34,7 +34,8 @@ def test_photometry_json_matches_the_python_api():
     theta = np.array([[float(v) for v in THETA.split(",")]])
     want = model.photometry(theta, [0.1], unit="nanomaggies")[0]
     got = [row[f"{b}_nmgy"] for b in "ugriz"]
-    np.testing.assert_allclose(got, want, rtol=1e-9)
+    # float32 synthesis: another process (thread count, summation order) differs in the last bits
+    np.testing.assert_allclose(got, want, rtol=1e-6)
     assert row["log_sfr_1gyr"] == pytest.approx(np.log10(3.51920505), abs=1e-7)  # sps-model.md §13.5
 
 
