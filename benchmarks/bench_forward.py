@@ -46,10 +46,10 @@ for _path in (REPO / "tests", REPO / "benchmarks"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-import torch  # noqa: E402
-
 import reference_model as ref  # noqa: E402  (tests/reference_model.py)
+import torch  # noqa: E402
 from _common import machine_info, matmul_gflops  # noqa: E402
+
 from sedflow_dask.config import SPSConfig  # noqa: E402
 from sedflow_dask.sps import BOX_LOWER, BOX_UPPER, PROVABGSModel, load_ssp_table  # noqa: E402
 

@@ -38,8 +38,8 @@ if str(REPO / "benchmarks") not in sys.path:
     sys.path.insert(0, str(REPO / "benchmarks"))
 
 import torch  # noqa: E402
-
 from _common import machine_info, matmul_gflops  # noqa: E402
+
 from sedflow_dask.config import TrainingConfig  # noqa: E402
 from sedflow_dask.diagnostics.validate import held_out_simulations  # noqa: E402
 from sedflow_dask.posterior import build_flow, load_posterior_model, sample_posteriors  # noqa: E402

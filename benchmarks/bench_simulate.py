@@ -29,6 +29,7 @@ if str(REPO / "benchmarks") not in sys.path:
     sys.path.insert(0, str(REPO / "benchmarks"))
 
 from _common import machine_info, matmul_gflops  # noqa: E402
+
 from sedflow_dask import __version__  # noqa: E402
 from sedflow_dask.cluster import dask_client  # noqa: E402
 from sedflow_dask.config import ClusterConfig, Config  # noqa: E402

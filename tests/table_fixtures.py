@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import nsa_fixtures as fx
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-import nsa_fixtures as fx
 
 BANDS = "ugriz"
 

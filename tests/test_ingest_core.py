@@ -3,11 +3,11 @@ and NSA schema detection."""
 
 from __future__ import annotations
 
+import nsa_fixtures as fx
 import numpy as np
 import pandas as pd
 import pytest
 
-import nsa_fixtures as fx
 from sedflow_dask.ingest.core import (
     CATALOG_COLUMNS,
     CATALOG_DTYPES,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import warnings
 
+import nsa_fixtures as fx
 import numpy as np
 import pytest
 
-import nsa_fixtures as fx
 from sedflow_dask.ingest.flags import PRESETS, clean_word, evaluate_clean, resolve_flag_layout
 from sedflow_dask.ingest.schema import ColumnInfo
 from sedflow_dask.survey import sdss_flags as F

@@ -3,11 +3,11 @@ in-memory hash join, and every bad-input case with a message naming file/column/
 
 from __future__ import annotations
 
+import nsa_fixtures as fx
 import numpy as np
 import pandas as pd
 import pytest
 
-import nsa_fixtures as fx
 from sedflow_dask.files import remove_work_dir
 from sedflow_dask.ingest.join import _write, bucket_of, join_bucket_frames
 from sedflow_dask.ingest.loaders import (

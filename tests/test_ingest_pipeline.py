@@ -7,11 +7,11 @@ import json
 import warnings
 from pathlib import Path
 
+import nsa_fixtures as fx
 import numpy as np
 import pandas as pd
 import pytest
 
-import nsa_fixtures as fx
 from sedflow_dask.config import IngestConfig
 from sedflow_dask.ingest import IngestReason as R
 from sedflow_dask.ingest import ingest_nsa, read_ingested, read_provenance

@@ -9,8 +9,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
 import table_fixtures as tf
+
 from sedflow_dask.cli import main
 from sedflow_dask.config import IngestConfig
 from sedflow_dask.ingest import IngestReason as R

@@ -4,21 +4,21 @@ unit, sentinels and the clear errors. No cluster: the readers and the pure inges
 
 from __future__ import annotations
 
+import nsa_fixtures as fx
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
-import nsa_fixtures as fx
 import table_fixtures as tf
 from table_fixtures import column_map, sdss_per_band_frame, table_frame, write_sdss_fits, write_table
+
 from sedflow_dask.config import IngestConfig
 from sedflow_dask.ingest import IngestReason as R
 from sedflow_dask.ingest.core import ingest_frame
 from sedflow_dask.ingest.readers import open_catalog, parse_column_map
-from sedflow_dask.photometry import COLOUR_PAIRS, FLUX_COLUMNS, IVAR_COLUMNS, flux_to_mag, sigma_mag_from_ivar
 from sedflow_dask.noise.model import load_noise_model
+from sedflow_dask.photometry import COLOUR_PAIRS, FLUX_COLUMNS, IVAR_COLUMNS, flux_to_mag, sigma_mag_from_ivar
 
 LOW_Q = np.full(len(COLOUR_PAIRS), -10.0)
 # written here from Blanton & Roweis (2007) and the NSA data model, not imported from the package

@@ -11,8 +11,8 @@ from sedflow_dask.noise import load_noise_model
 from sedflow_dask.noise.cli import real_set_support
 from sedflow_dask.noise.fit import bin_scatter
 from sedflow_dask.photometry import BANDS, FLUX_COLUMNS, IVAR_COLUMNS
-from sedflow_dask.survey.sdss import KCORRECT_FLOORS
 from sedflow_dask.simulate import training_colour_quantiles
+from sedflow_dask.survey.sdss import KCORRECT_FLOORS
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""The package type-checks (mypy, configured in pyproject.toml)."""
+"""The package type-checks (mypy, configured in pyproject.toml) and the repository passes ruff
+(pyflakes, bugbear, pyupgrade, import order)."""
 
 from __future__ import annotations
 
@@ -17,3 +18,7 @@ def test_mypy_finds_no_errors_in_the_package():
     res = _run("mypy")  # files, plugins and per-dependency settings: [tool.mypy]
     assert res.returncode == 0, res.stdout[-6000:] + res.stderr[-2000:]
 
+
+def test_ruff_finds_nothing():
+    res = _run("ruff", "check", "--output-format", "concise", ".")
+    assert res.returncode == 0, res.stdout[-6000:] + res.stderr[-2000:]

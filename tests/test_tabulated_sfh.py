@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 import reference_model as ref
+
 from sedflow_dask.config import SPSConfig
 from sedflow_dask.sps import Dust, PROVABGSModel, load_ssp_table, photometry_from_sfh, spectrum_from_sfh
 

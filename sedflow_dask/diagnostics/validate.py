@@ -19,12 +19,12 @@ import numpy as np
 from ..noise.model import load_noise_model
 from ..posterior.artifact import X_NAMES, PosteriorModel
 from ..posterior.sampling import PosteriorSamples, sample_posteriors
+from ..simulate.core import chunk_rng, simulate_photometry
 from ..sps.model import PROVABGSModel
 from ..sps.parameters import BOX_NAMES, box_to_physical
-from ..simulate.core import chunk_rng, simulate_photometry
 from .calibration import calibration_summary, normalized_ranks
-from .reference import compare_with_mcmc, load_mcmc_reference, mcmc_reference, save_mcmc_reference
 from .plots import plot_pp, plot_recovery, plot_sbc, plot_tarp
+from .reference import compare_with_mcmc, load_mcmc_reference, mcmc_reference, save_mcmc_reference
 
 #: Chunk index of the held-out stream: far beyond any training chunk (they count from 0).
 HELD_OUT_CHUNK = 2**31 - 1

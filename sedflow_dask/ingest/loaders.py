@@ -21,9 +21,9 @@ import pandas as pd
 
 from ..photometry import FLUX_COLUMNS, IVAR_COLUMNS
 from ..ranges import row_ranges
+from ..survey.nsa import UGRIZ
 from .core import DFLAGS_COLUMNS, RAW_COLUMNS, bad_positions
 from .flags import FlagLayout, FlagMode, resolve_flag_layout
-from ..survey.nsa import UGRIZ
 from .schema import ColumnInfo, FluxKind, NSASchema, check_column_types, detect_schema, name_map
 
 #: Header keywords (HDU 1, then HDU 0) and Parquet metadata keys naming the NSA version.

@@ -19,7 +19,14 @@ from ..photometry import BANDS, COLOUR_PAIRS, flux_to_mag, ivar_from_sigma_mag
 from ..survey.nsa import check_version
 from ..survey.sdss import sdss_objid
 from .columns import catalog_rows, companion_tables, flag_words
-from .galaxies import Z_MAX, draw_galaxies, golden_photometry, observe, reference_colour_quantiles, shipped_colour_quantiles
+from .galaxies import (
+    Z_MAX,
+    draw_galaxies,
+    golden_photometry,
+    observe,
+    reference_colour_quantiles,
+    shipped_colour_quantiles,
+)
 from .labels import (
     FLAG_DEFECTS,
     PATHOLOGIES,

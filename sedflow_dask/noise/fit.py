@@ -27,7 +27,6 @@ from ..photometry import BANDS, N_BANDS
 from ..survey.sdss import KCORRECT_FLOORS
 from .model import BandNoise, NoiseModel
 
-
 ScatterKind = Literal["std", "robust"]
 #: 1 / Φ⁻¹(0.75): MAD of a Gaussian → its σ.
 MAD_TO_SIGMA = 1.482602218505602

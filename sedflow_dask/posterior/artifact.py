@@ -24,7 +24,11 @@ from ..prior import SEDPrior
 from ..sps.parameters import BOX_LOWER, BOX_NAMES, BOX_UPPER
 from .flows import N_THETA, N_X, build_flow
 from .transforms import (
-    THETA_TRANSFORMS, from_flow_space, log_abs_det_from_flow_space, log_abs_det_jacobian, to_flow_space,
+    THETA_TRANSFORMS,
+    from_flow_space,
+    log_abs_det_from_flow_space,
+    log_abs_det_jacobian,
+    to_flow_space,
 )
 
 if TYPE_CHECKING:

@@ -20,8 +20,6 @@ from ..config import SPSConfig
 from .nmf import (
     BIN_EDGES,
     N_FIXED_BINS,
-    Z_MAX as ZH_MAX,
-    Z_MIN as ZH_MIN,
     BinnedHistory,
     NMFBases,
     bin_index,
@@ -29,6 +27,12 @@ from .nmf import (
     default_bases,
     nmf_history,
     young_single_basis_bins,
+)
+from .nmf import (
+    Z_MAX as ZH_MAX,
+)
+from .nmf import (
+    Z_MIN as ZH_MIN,
 )
 from .parameters import (
     N_PHYSICAL,

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..runtime import single_threaded_torch
 from .cosmology import cosmology_table
 from .dust import LAMBDA_V, diffuse_curve_terms
 from .filters import ZeroPoint, band_weight_table, observed_coverage_limit
@@ -32,7 +33,6 @@ from .interpolation import (
     dense_to_sparse,
     metallicity_weights,
 )
-from ..runtime import single_threaded_torch
 from .ssp_table import SSPTable
 
 
