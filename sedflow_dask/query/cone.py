@@ -44,7 +44,9 @@ def cone_search(catalog: str | Path, ra: float, dec: float, radius_arcsec: float
             raise ValueError(f"{catalog}: no column(s) {missing}; columns are {', '.join(names)}")
         columns = [*dict.fromkeys(["ra", "dec", *columns])]
     try:
-        cat = lsdb.open_catalog(str(catalog), search_filter=lsdb.ConeSearch(ra=float(ra), dec=float(dec),
+        # Absolute: lsdb reads the pixels wherever Dask runs its tasks, and under a distributed
+        # client those are worker processes whose working directory is not the caller's.
+        cat = lsdb.open_catalog(str(Path(catalog).resolve()), search_filter=lsdb.ConeSearch(ra=float(ra), dec=float(dec),
                                                                             radius_arcsec=float(radius_arcsec)),
                                 columns=list(columns), error_empty_filter=False)
     except (FileNotFoundError, OSError) as exc:
