@@ -139,7 +139,11 @@ def fallback_model(sps: SPSConfig | None = None):
 
 
 class _Evaluator:
-    """Log-posterior of walkers in sheared coordinates, many galaxies per model call."""
+    """Log-posterior of walkers in sheared coordinates, many galaxies per model call.
+
+    Arguments named ``z`` (M,), ``flux`` and ``sigma`` (M, 5) [nanomaggies] are the observations
+    of each row's galaxy (:meth:`_Observations.rows`).
+    """
 
     def __init__(self, model, prior: SEDPrior) -> None:
         self.model = model
@@ -148,61 +152,81 @@ class _Evaluator:
         self.hi_m = float(prior.upper[0])
         self.log_span = float(np.sum(np.log(prior.upper - prior.lower)))
 
-    def shape(self, rest: np.ndarray, z: np.ndarray, f: np.ndarray, s: np.ndarray):
+    def shape(self, rest: np.ndarray, z: np.ndarray, flux: np.ndarray, sigma: np.ndarray):
         """Model fluxes at log_mstar = 10 (M, 5) and g(ϑ) (M,) for rows (M, 10) of ϑ; NaN outside the box."""
-        m = rest.shape[0]
-        theta = np.empty((m, N_BOX))
+        n_rows = rest.shape[0]
+        theta = np.empty((n_rows, N_BOX))
         theta[:, 0] = REFERENCE_LOG_MASS
         theta[:, 1:] = rest
         inside = self.prior.in_support(theta)
-        unit = np.full((m, 5), np.nan)
-        g = np.full(m, np.nan)
+        unit = np.full((n_rows, 5), np.nan)
+        best_mass = np.full(n_rows, np.nan)
         if inside.any():
             unit[inside] = self.model.photometry(theta[inside], z[inside], space="box", unit="nanomaggies")
-            g[inside] = np.clip(best_log_mass(unit[inside], f[inside], s[inside]), self.lo_m, self.hi_m)
-        return unit, g
+            best_mass[inside] = np.clip(best_log_mass(unit[inside], flux[inside], sigma[inside]), self.lo_m, self.hi_m)
+        return unit, best_mass
 
-    def log_prob(self, log_mass: np.ndarray, rest: np.ndarray, unit: np.ndarray, f: np.ndarray, s: np.ndarray):
+    def log_prob(self, log_mass: np.ndarray, rest: np.ndarray, unit: np.ndarray, flux: np.ndarray,
+                 sigma: np.ndarray):
         """(log posterior (M,), χ² (M,)) of box points (log_mass, ϑ) whose unit fluxes are known."""
-        x = np.concatenate([log_mass[:, None], rest], axis=1)
+        box = np.concatenate([log_mass[:, None], rest], axis=1)
         finite = np.isfinite(log_mass) & np.isfinite(unit[:, 0])
-        lp = np.full(x.shape[0], -np.inf)
-        c2 = np.full(x.shape[0], np.inf)
+        lp = np.full(box.shape[0], -np.inf)
+        c2 = np.full(box.shape[0], np.inf)
         if finite.any():
-            xf = x[finite]
-            lp_prior = self.prior.log_prob(xf)
-            model_flux = unit[finite] * 10.0 ** (xf[:, :1] - REFERENCE_LOG_MASS)
-            lp[finite] = lp_prior + gaussian_log_likelihood(model_flux, f[finite], s[finite])
-            c2[finite] = chi2(model_flux, f[finite], s[finite])
+            points = box[finite]
+            lp_prior = self.prior.log_prob(points)
+            model_flux = unit[finite] * 10.0 ** (points[:, :1] - REFERENCE_LOG_MASS)
+            lp[finite] = lp_prior + gaussian_log_likelihood(model_flux, flux[finite], sigma[finite])
+            c2[finite] = chi2(model_flux, flux[finite], sigma[finite])
         return lp, c2
 
-
-    def mass_logit(self, g: np.ndarray) -> np.ndarray:
+    def mass_logit(self, best_mass: np.ndarray) -> np.ndarray:
         """logit of the best-fitting log-mass g(ϑ) on the prior's range: the shear's offset."""
-        return _logit((g - self.lo_m) / (self.hi_m - self.lo_m))
+        return _logit((best_mass - self.lo_m) / (self.hi_m - self.lo_m))
 
-    def to_sampling(self, x: np.ndarray, g: np.ndarray) -> np.ndarray:
-        """Sampling coordinates (M, 11) of box points x (M, 11) with best-fit log-masses g (M,)."""
-        v = _logit((x - self.prior.lower) / (self.prior.upper - self.prior.lower))
-        v[:, 0] -= self.mass_logit(g)
-        return v
+    def box_logit(self, box: np.ndarray) -> np.ndarray:
+        """Unsheared logit coordinates (M, 11) of box points (M, 11)."""
+        return _logit((box - self.prior.lower) / (self.prior.upper - self.prior.lower))
 
-    def evaluate(self, v: np.ndarray, z: np.ndarray, f: np.ndarray, s: np.ndarray):
-        """(box points (M, 11), log target (M,), χ² (M,)) of sampling coordinates v (M, 11).
+    def to_sampling(self, box: np.ndarray, best_mass: np.ndarray) -> np.ndarray:
+        """Sampling coordinates (M, 11) of box points (M, 11) with best-fit log-masses (M,)."""
+        sampling = self.box_logit(box)
+        sampling[:, 0] -= self.mass_logit(best_mass)
+        return sampling
 
-        The log target is the log posterior in v: log p(x) plus the log Jacobian of the
-        logistic maps (the shear adds nothing).
-        """
+    def with_jacobian(self, lp: np.ndarray, logits: np.ndarray) -> np.ndarray:
+        """Log target in sampling coordinates (M,) of log posteriors ``lp`` (M,) at unsheared
+        logit coordinates ``logits`` (M, 11): the logistic maps' log Jacobian added (the shear
+        adds nothing)."""
+        return lp + self.log_span - np.sum(np.logaddexp(0.0, logits) + np.logaddexp(0.0, -logits), axis=1)
+
+    def evaluate(self, sampling: np.ndarray, z: np.ndarray, flux: np.ndarray, sigma: np.ndarray):
+        """(box points (M, 11), log target (M,), χ² (M,)) of sampling coordinates (M, 11)."""
         lo, span = self.prior.lower, self.prior.upper - self.prior.lower
         # lo + span · 1.0 can round one ulp past the upper bound: clip back into the box.
-        rest = np.clip(lo[1:] + span[1:] * expit(v[:, 1:]), lo[1:], self.prior.upper[1:])
-        unit, g = self.shape(rest, z, f, s)
-        a = v[:, 0] + self.mass_logit(g)
-        log_mass = np.clip(lo[0] + span[0] * expit(a), self.lo_m, self.hi_m)
-        x = np.concatenate([log_mass[:, None], rest], axis=1)
-        lp, c2 = self.log_prob(x[:, 0], rest, unit, f, s)
-        u = np.concatenate([a[:, None], v[:, 1:]], axis=1)
-        return x, lp + self.log_span - np.sum(np.logaddexp(0.0, u) + np.logaddexp(0.0, -u), axis=1), c2
+        rest = np.clip(lo[1:] + span[1:] * expit(sampling[:, 1:]), lo[1:], self.prior.upper[1:])
+        unit, best_mass = self.shape(rest, z, flux, sigma)
+        mass_logit = sampling[:, 0] + self.mass_logit(best_mass)
+        log_mass = np.clip(lo[0] + span[0] * expit(mass_logit), self.lo_m, self.hi_m)
+        box = np.concatenate([log_mass[:, None], rest], axis=1)
+        lp, c2 = self.log_prob(box[:, 0], rest, unit, flux, sigma)
+        logits = np.concatenate([mass_logit[:, None], sampling[:, 1:]], axis=1)
+        return box, self.with_jacobian(lp, logits), c2
+
+
+@dataclass(frozen=True)
+class _Observations:
+    """The checked observations of a run's G galaxies (:func:`check_observations`)."""
+
+    flux: np.ndarray   # (G, 5) [nanomaggies]
+    sigma: np.ndarray  # (G, 5) [nanomaggies]
+    z: np.ndarray      # (G,)
+
+    def rows(self, galaxy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(z (M,), flux (M, 5), sigma (M, 5)) of the galaxies at positions ``galaxy`` (M,): the
+        :class:`_Evaluator`'s argument order."""
+        return self.z[galaxy], self.flux[galaxy], self.sigma[galaxy]
 
 
 class _Galaxy:
@@ -211,14 +235,14 @@ class _Galaxy:
     def __init__(self, index: int, seed: np.uint64, n_walkers: int, max_steps: int) -> None:
         self.index = index
         self.rng = galaxy_stream(int(seed))
-        self.w = n_walkers
+        self.n_walkers = n_walkers
         self.y = np.empty((n_walkers, N_BOX))   # sampling coordinates (see the module docstring)
         self.x = np.empty((n_walkers, N_BOX))   # box coordinates
         self.lp = np.empty(n_walkers)
         self.max_steps = max_steps
         self.chain = np.empty((min(1024, max_steps), n_walkers, N_BOX), dtype=np.float32)
         self.mean_lp = np.empty(self.chain.shape[0])
-        self.n = 0
+        self.n_steps = 0
         self.n_accepted = 0
         self.n_evals = 0
         self.step_evals = 0
@@ -226,6 +250,7 @@ class _Galaxy:
         self.chi2_min = np.inf
         self.next_check = _FIRST_CHECK
         self.tau_prev = np.inf  # max τ at the previous convergence check
+        self.done = False
         self.block: dict[str, np.ndarray] = {}
         self.block_pos = _RNG_BLOCK
 
@@ -236,35 +261,36 @@ class _Galaxy:
         by a fixed amount per step: its chain depends on its seed alone.
         """
         if self.block_pos == _RNG_BLOCK:
-            h = self.w // 2
-            r = self.rng
-            shape = (_RNG_BLOCK, 2, h)
-            self.block = {"j1": r.integers(0, h, shape), "j2": r.integers(0, h - 1, shape),
-                          "move": r.random((_RNG_BLOCK, 2)), "stretch": r.random(shape),
-                          "jitter": r.standard_normal(shape), "accept": r.random(shape)}
+            n_half = self.n_walkers // 2
+            rng = self.rng
+            shape = (_RNG_BLOCK, 2, n_half)
+            self.block = {"j1": rng.integers(0, n_half, shape), "j2": rng.integers(0, n_half - 1, shape),
+                          "move": rng.random((_RNG_BLOCK, 2)), "stretch": rng.random(shape),
+                          "jitter": rng.standard_normal(shape), "accept": rng.random(shape)}
             self.block_pos = 0
-        k = self.block_pos
+        step = self.block_pos
         self.block_pos += 1
-        return {key: v[k] for key, v in self.block.items()}
+        return {key: block[step] for key, block in self.block.items()}
 
-    def accept(self, idx: slice, moved: np.ndarray, v_new: np.ndarray, x_new: np.ndarray,
+    def accept(self, walkers: slice, moved: np.ndarray, y_new: np.ndarray, x_new: np.ndarray,
                lp_new: np.ndarray) -> None:
-        """Move the walkers ``idx`` where ``moved`` to sampling points ``v_new`` (box points, log target given)."""
+        """Move the ``walkers`` where ``moved`` to sampling points ``y_new`` (box points, log target given)."""
         if moved.any():
-            vs, xs, lps = self.y[idx], self.x[idx], self.lp[idx]
-            vs[moved] = v_new[moved]
-            xs[moved] = x_new[moved]
-            lps[moved] = lp_new[moved]
+            y, x, lp = self.y[walkers], self.x[walkers], self.lp[walkers]
+            y[moved] = y_new[moved]
+            x[moved] = x_new[moved]
+            lp[moved] = lp_new[moved]
             self.n_accepted += int(moved.sum())
 
     def record(self) -> None:
-        if self.n == self.chain.shape[0]:  # doubles, up to the step cap (memory: 1.4 kB per step)
-            more = min(self.chain.shape[0], self.max_steps - self.n)
+        """Append the walkers' box points and mean log target to the chain."""
+        if self.n_steps == self.chain.shape[0]:  # doubles, up to the step cap (memory: 1.4 kB per step)
+            more = min(self.chain.shape[0], self.max_steps - self.n_steps)
             self.chain = np.concatenate([self.chain, np.empty((more, *self.chain.shape[1:]), self.chain.dtype)])
             self.mean_lp = np.concatenate([self.mean_lp, np.empty(more)])
-        self.chain[self.n] = self.x
-        self.mean_lp[self.n] = self.lp.mean()
-        self.n += 1
+        self.chain[self.n_steps] = self.x
+        self.mean_lp[self.n_steps] = self.lp.mean()
+        self.n_steps += 1
 
 
 @contextlib.contextmanager
@@ -294,32 +320,38 @@ def _partners(v: dict[str, np.ndarray], half: int) -> tuple[np.ndarray, np.ndarr
     return j1, j2 + (j2 >= j1)
 
 
-def _mh_half(ev: _Evaluator, gals: list[_Galaxy], var: list[dict], half: int, data, p_de: float) -> None:
-    """One Metropolis half-step (differential evolution or stretch) of every galaxy: one model call."""
-    h = gals[0].w // 2
-    s_idx, c_idx = (slice(0, h), slice(h, None)) if half == 0 else (slice(h, None), slice(0, h))
-    props, lnq = [], []
-    for gal, v in zip(gals, var):
-        y_s, y_c = gal.y[s_idx], gal.y[c_idx]
-        j1, j2 = _partners(v, half)
-        if v["move"][half] < p_de:
+def _mh_half(evaluator: _Evaluator, observations: _Observations, galaxies: list[_Galaxy],
+             variates: list[dict[str, np.ndarray]], half: int, p_de: float) -> None:
+    """One Metropolis half-step (differential evolution or stretch) of every galaxy: one model call.
+
+    ``half`` (0 or 1) is the half of each ensemble that moves, against the other half's walkers.
+    """
+    n_half = galaxies[0].n_walkers // 2
+    moving, others = (slice(0, n_half), slice(n_half, None)) if half == 0 else (slice(n_half, None), slice(0, n_half))
+    proposals, log_q = [], []
+    for galaxy, draws in zip(galaxies, variates):
+        y_moving, y_others = galaxy.y[moving], galaxy.y[others]
+        j1, j2 = _partners(draws, half)
+        if draws["move"][half] < p_de:
             # ter Braak's DE; every tenth DE step a full jump (γ = 1) between modes.
-            gamma = 1.0 if v["move"][half] < p_de / _DE_JUMP_EVERY else _DE_GAMMA
-            props.append(y_s + (gamma * (1.0 + 1e-4 * v["jitter"][half]))[:, None] * (y_c[j1] - y_c[j2]))
-            lnq.append(np.zeros(h))
+            gamma = 1.0 if draws["move"][half] < p_de / _DE_JUMP_EVERY else _DE_GAMMA
+            proposals.append(y_moving + (gamma * (1.0 + 1e-4 * draws["jitter"][half]))[:, None]
+                             * (y_others[j1] - y_others[j2]))
+            log_q.append(np.zeros(n_half))
         else:
-            zz = ((_STRETCH_A - 1.0) * v["stretch"][half] + 1.0) ** 2 / _STRETCH_A
-            props.append(y_c[j1] + zz[:, None] * (y_s - y_c[j1]))
-            lnq.append((N_BOX - 1) * np.log(zz))
-    y_new = np.concatenate(props)
-    x_new, lp_new, c2 = ev.evaluate(y_new, *data(gals, h))
-    for k, (gal, v) in enumerate(zip(gals, var)):
-        rows = slice(k * h, (k + 1) * h)
+            stretch = ((_STRETCH_A - 1.0) * draws["stretch"][half] + 1.0) ** 2 / _STRETCH_A
+            proposals.append(y_others[j1] + stretch[:, None] * (y_moving - y_others[j1]))
+            log_q.append((N_BOX - 1) * np.log(stretch))
+    y_new = np.concatenate(proposals)
+    owner = np.repeat([galaxy.index for galaxy in galaxies], n_half)
+    x_new, lp_new, c2 = evaluator.evaluate(y_new, *observations.rows(owner))
+    for k, (galaxy, draws) in enumerate(zip(galaxies, variates)):
+        rows = slice(k * n_half, (k + 1) * n_half)
         with np.errstate(invalid="ignore"):
-            acc = np.log(v["accept"][half]) < lnq[k] + lp_new[rows] - gal.lp[s_idx]
-        gal.accept(s_idx, acc, y_new[rows], x_new[rows], lp_new[rows])
-        gal.chi2_min = min(gal.chi2_min, float(np.min(c2[rows])))
-        gal.step_evals += h
+            accepted = np.log(draws["accept"][half]) < log_q[k] + lp_new[rows] - galaxy.lp[moving]
+        galaxy.accept(moving, accepted, y_new[rows], x_new[rows], lp_new[rows])
+        galaxy.chi2_min = min(galaxy.chi2_min, float(np.min(c2[rows])))
+        galaxy.step_evals += n_half
 
 
 def _distinct_given(candidates: np.ndarray, given: np.ndarray, n_walkers: int) -> np.ndarray | None:
@@ -349,7 +381,7 @@ def _diagnose(gal: _Galaxy) -> tuple[int, np.ndarray, float]:
     The burn-in's 5 τ uses the previous check's τ (the first check estimates it on the second
     half of the chain), which saves an autocorrelation pass per check.
     """
-    n = gal.n
+    n = gal.n_steps
     if n < 8:
         return n, np.full(N_BOX, np.inf), 0.0
     tau_prev = gal.tau_prev if np.isfinite(gal.tau_prev) else float(np.max(integrated_time(gal.chain[n // 2: n])))
@@ -360,7 +392,7 @@ def _diagnose(gal: _Galaxy) -> tuple[int, np.ndarray, float]:
     tau = integrated_time(gal.chain[burn:n])
     tau_max = float(np.max(tau))
     gal.tau_prev = tau_max
-    ess = (n - burn) * gal.w / tau_max if np.isfinite(tau_max) and tau_max > 0 else 0.0
+    ess = (n - burn) * gal.n_walkers / tau_max if np.isfinite(tau_max) and tau_max > 0 else 0.0
     return burn, tau, ess
 
 
@@ -387,33 +419,150 @@ def rank_diagnostics(chain: np.ndarray) -> tuple[float, float]:
     return worst_rhat, float(np.nan_to_num(min(ess), nan=0.0))
 
 
-def _run_batches(cfg: FallbackConfig, start, finish, p_de: float, batch_galaxies: int, g_total: int,
-                 ev: _Evaluator, data) -> None:
-    """Step the galaxies' ensembles, ``batch_galaxies`` at a time, refilling as galaxies finish."""
-    pending = list(range(g_total))
-    active: list[_Galaxy] = []
-    while pending or active:
-        free = batch_galaxies - len(active)
-        if free > 0 and pending:
-            active.extend(start(pending[:free]))
-            del pending[:free]
+class _FallbackRun:
+    """One :func:`run_fallback` call: its settings, evaluator and observations, and the results
+    of the galaxies done so far (one row per galaxy, in the input's order)."""
+
+    def __init__(self, config: FallbackConfig, evaluator: _Evaluator, observations: _Observations,
+                 seeds: np.ndarray, init: np.ndarray | None, p_de: float) -> None:
+        self.config = config
+        self.evaluator = evaluator
+        self.prior = evaluator.prior
+        self.observations = observations
+        self.seeds = seeds
+        self.init = init
+        self.p_de = p_de
+        n_galaxies = seeds.shape[0]
+        self.n_galaxies = n_galaxies
+        # FallbackResult's fields but seeds and n_walkers, as a galaxy not (yet) done reads.
+        self.results: dict[str, np.ndarray] = {
+            "samples": np.full((n_galaxies, config.n_keep, N_BOX), np.nan),
+            "status": np.full(n_galaxies, "unconverged", dtype="<U11"),
+            "ess": np.zeros(n_galaxies), "ess_bulk": np.zeros(n_galaxies), "rhat": np.full(n_galaxies, np.inf),
+            "tau": np.full((n_galaxies, N_BOX), np.inf),
+            "accept_frac": np.zeros(n_galaxies), "n_steps": np.zeros(n_galaxies, np.int64),
+            "n_burn": np.zeros(n_galaxies, np.int64), "n_evals": np.zeros(n_galaxies, np.int64),
+            "wall_s": np.zeros(n_galaxies), "chi2_min": np.full(n_galaxies, np.inf),
+        }
+
+    def start_galaxies(self, batch: list[int]) -> list[_Galaxy]:
+        """Ensembles of the galaxies at positions ``batch``, their walkers placed with one model call.
+
+        Walkers start at the caller's first W distinct draws where it gives that many, else at
+        the best W (highest log target) of the caller's draws and the prior draws.
+        """
         t0 = time.perf_counter()
-        var = [gal.variates() for gal in active]
-        for gal in active:
-            gal.step_evals = 0
+        n_walkers = self.config.n_walkers
+        galaxies = [_Galaxy(i, self.seeds[i], n_walkers, self.config.max_steps) for i in batch]
+        candidates, owners, from_caller = [], [], []
+        for k, galaxy in enumerate(galaxies):
+            parts = [self.prior.sample(N_PRIOR_CANDIDATES, galaxy.rng)[0]]
+            if self.init is not None:
+                mine = self.init[galaxy.index]
+                parts.insert(0, mine[self.prior.in_support(mine)])
+            candidates.append(np.concatenate(parts))
+            n_candidates = candidates[-1].shape[0]
+            owners.append(np.full(n_candidates, k))
+            from_caller.append(np.arange(n_candidates) < n_candidates - N_PRIOR_CANDIDATES)
+        candidate = np.concatenate(candidates)
+        owner = np.concatenate(owners)
+        given = np.concatenate(from_caller)
+        z, flux, sigma = self.observations.rows(np.array([galaxies[k].index for k in owner]))
+        unit, best_mass = self.evaluator.shape(candidate[:, 1:], z, flux, sigma)
+        # The caller's draws keep their log-mass; prior draws take the best-fitting one.
+        log_mass = np.where(given, candidate[:, 0], best_mass)
+        box = np.concatenate([log_mass[:, None], candidate[:, 1:]], axis=1)
+        lp, c2 = self.evaluator.log_prob(log_mass, candidate[:, 1:], unit, flux, sigma)
+        sampling = self.evaluator.to_sampling(box, best_mass)
+        # The walkers' target is the density in sampling coordinates.
+        lp = self.evaluator.with_jacobian(lp, self.evaluator.box_logit(box))
+        for k, galaxy in enumerate(galaxies):
+            mine = np.flatnonzero(owner == k)
+            spread = _distinct_given(candidate[mine], given[mine] & np.isfinite(lp[mine]), n_walkers)
+            chosen = mine[spread] if spread is not None else mine[np.argsort(-lp[mine], kind="stable")[:n_walkers]]
+            galaxy.x[:] = box[chosen]
+            galaxy.y[:] = sampling[chosen]
+            galaxy.lp[:] = lp[chosen]
+            galaxy.chi2_min = float(np.min(c2[mine]))
+            galaxy.n_evals = mine.size
+            galaxy.charged = (time.perf_counter() - t0) / len(galaxies)
+        return galaxies
+
+    def step(self, galaxies: list[_Galaxy]) -> None:
+        """One ensemble step of every galaxy (two half-steps, one model call each); the step's
+        wall time is charged to the galaxies in proportion to their model evaluations."""
+        t0 = time.perf_counter()
+        variates = [galaxy.variates() for galaxy in galaxies]
+        for galaxy in galaxies:
+            galaxy.step_evals = 0
         for half in (0, 1):
-            _mh_half(ev, active, var, half, data, p_de)
+            _mh_half(self.evaluator, self.observations, galaxies, variates, half, self.p_de)
         wall = time.perf_counter() - t0
-        total = sum(gal.step_evals for gal in active)
-        for gal in active:
-            gal.record()
-            gal.n_evals += gal.step_evals
-            gal.charged += wall * gal.step_evals / max(total, 1)
-            if gal.charged >= cfg.max_seconds_per_galaxy or gal.n >= cfg.max_steps:
-                finish(gal, True)
-            elif gal.n >= gal.next_check:
-                finish(gal, False)
-        active = [gal for gal in active if gal.next_check >= 0]
+        total = sum(galaxy.step_evals for galaxy in galaxies)
+        for galaxy in galaxies:
+            galaxy.record()
+            galaxy.n_evals += galaxy.step_evals
+            galaxy.charged += wall * galaxy.step_evals / max(total, 1)
+
+    def capped(self, galaxy: _Galaxy) -> bool:
+        """Whether a galaxy has reached its time or step cap."""
+        return galaxy.charged >= self.config.max_seconds_per_galaxy or galaxy.n_steps >= self.config.max_steps
+
+    def finish_galaxy(self, galaxy: _Galaxy, capped: bool) -> None:
+        """Check a galaxy's convergence; store its result and mark it done when it has converged
+        or is ``capped``, else schedule its next check."""
+        t0 = time.perf_counter()
+        cfg = self.config
+        burn, tau, ess = _diagnose(galaxy)
+        tau_max = float(np.max(tau))
+        by_tau = ess >= cfg.target_ess and galaxy.n_steps - burn >= cfg.min_tau_multiple * tau_max
+        # R̂ and bulk ESS cost ~0.3 s: under the τ rule only for the record at the end, under
+        # the rank rule once the cheap τ ESS says the chain may be near
+        last = capped or (cfg.convergence == "tau" and by_tau)
+        rhat, ess_bulk = float("inf"), 0.0
+        if last or (cfg.convergence == "rhat_ess" and ess >= 0.5 * cfg.min_bulk_ess):
+            rhat, ess_bulk = rank_diagnostics(galaxy.chain[burn: galaxy.n_steps])
+        by_rank = rhat < cfg.max_rhat and ess_bulk >= cfg.min_bulk_ess
+        converged = by_tau if cfg.convergence == "tau" else by_rank
+        if not converged and not capped:
+            galaxy.next_check = galaxy.n_steps + max(_MIN_CHECK_STEP, galaxy.n_steps // 10)
+            galaxy.charged += time.perf_counter() - t0
+            return
+        # The chain is stored in float32: clip the (at most one-ulp) rounding back into the box.
+        kept = np.clip(galaxy.chain[burn: galaxy.n_steps].reshape(-1, N_BOX).astype(np.float64),
+                       self.prior.lower, self.prior.upper)
+        row, results = galaxy.index, self.results
+        results["samples"][row] = _thin(kept, cfg.n_keep)
+        results["status"][row] = "mcmc" if converged else "unconverged"
+        results["ess"][row], results["tau"][row], results["n_burn"][row] = ess, tau, burn
+        results["n_steps"][row] = galaxy.n_steps
+        results["ess_bulk"][row], results["rhat"][row] = ess_bulk, rhat
+        results["accept_frac"][row] = galaxy.n_accepted / max(1, galaxy.n_steps * galaxy.n_walkers)
+        results["n_evals"][row] = galaxy.n_evals
+        results["chi2_min"][row] = galaxy.chi2_min
+        results["wall_s"][row] = galaxy.charged + time.perf_counter() - t0
+        galaxy.done = True
+
+    def result(self) -> FallbackResult:
+        """The results of every galaxy (all done once :func:`_run_batches` returns)."""
+        return FallbackResult(seeds=self.seeds, n_walkers=self.config.n_walkers, **self.results)
+
+
+def _run_batches(run: _FallbackRun, batch_galaxies: int) -> None:
+    """Step the galaxies' ensembles, ``batch_galaxies`` at a time, refilling as galaxies finish."""
+    waiting = list(range(run.n_galaxies))
+    active: list[_Galaxy] = []
+    while waiting or active:
+        n_free = batch_galaxies - len(active)
+        if n_free > 0 and waiting:
+            active.extend(run.start_galaxies(waiting[:n_free]))
+            del waiting[:n_free]
+        run.step(active)
+        for galaxy in active:
+            capped = run.capped(galaxy)
+            if capped or galaxy.n_steps >= galaxy.next_check:
+                run.finish_galaxy(galaxy, capped)
+        active = [galaxy for galaxy in active if not galaxy.done]
 
 
 def run_fallback(model, flux_nmgy, sigma_nmgy, z, *, seeds, init=None, config: FallbackConfig | None = None,
@@ -446,106 +595,25 @@ def run_fallback(model, flux_nmgy, sigma_nmgy, z, *, seeds, init=None, config: F
         runs past its time and step bounds.
     """
     cfg = config or FallbackConfig()
-    given = dict(n_walkers=n_walkers, max_seconds_per_galaxy=max_seconds, max_steps=max_steps,
-                 target_ess=target_ess, n_keep=n_keep)
-    overrides: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+    fields = dict(n_walkers=n_walkers, max_seconds_per_galaxy=max_seconds, max_steps=max_steps,
+                  target_ess=target_ess, n_keep=n_keep)
+    overrides: dict[str, Any] = {name: value for name, value in fields.items() if value is not None}
     cfg = dataclasses.replace(cfg, **overrides)
     prior = prior or SEDPrior()
-    f, s, zz = check_observations(flux_nmgy, sigma_nmgy, z, prior.z_max)
-    g_total = f.shape[0]
+    flux, sigma, redshift = check_observations(flux_nmgy, sigma_nmgy, z, prior.z_max)
+    n_galaxies = flux.shape[0]
     seeds = np.asarray(seeds, dtype=np.uint64).ravel()
-    if seeds.shape != (g_total,):
-        raise ValueError(f"{seeds.size} seeds for {g_total} galaxies")
+    if seeds.shape != (n_galaxies,):
+        raise ValueError(f"{seeds.size} seeds for {n_galaxies} galaxies")
     if init is not None:
         init = np.asarray(init, dtype=np.float64)
-        if init.ndim != 3 or init.shape[0] != g_total or init.shape[2] != N_BOX:
-            raise ValueError(f"init must have shape (G={g_total}, K, {N_BOX}); got {init.shape}")
+        if init.ndim != 3 or init.shape[0] != n_galaxies or init.shape[2] != N_BOX:
+            raise ValueError(f"init must have shape (G={n_galaxies}, K, {N_BOX}); got {init.shape}")
     if batch_galaxies < 1 or not 0 <= p_de <= 1:
         raise ValueError("batch_galaxies must be >= 1 and 0 <= p_de <= 1")
 
-    w = cfg.n_walkers
-    ev = _Evaluator(model, prior)
-    res = {
-        "samples": np.full((g_total, cfg.n_keep, N_BOX), np.nan),
-        "status": np.full(g_total, "unconverged", dtype="<U11"),
-        "ess": np.zeros(g_total), "ess_bulk": np.zeros(g_total), "rhat": np.full(g_total, np.inf),
-        "tau": np.full((g_total, N_BOX), np.inf),
-        "accept_frac": np.zeros(g_total), "n_steps": np.zeros(g_total, np.int64),
-        "n_burn": np.zeros(g_total, np.int64), "n_evals": np.zeros(g_total, np.int64),
-        "wall_s": np.zeros(g_total), "chi2_min": np.full(g_total, np.inf),
-    }
-
-    def data(gals: list[_Galaxy], per: int):
-        idx = np.repeat([gal.index for gal in gals], per)
-        return zz[idx], f[idx], s[idx]
-
-    def start(batch: list[int]) -> list[_Galaxy]:
-        """Initialise walkers of new galaxies, one model call: the caller's first W distinct draws
-        where it gives that many, else the best W of (caller's draws + prior draws)."""
-        t0 = time.perf_counter()
-        gals = [_Galaxy(i, seeds[i], w, cfg.max_steps) for i in batch]
-        cands, owners, given = [], [], []
-        for k, gal in enumerate(gals):
-            parts = [prior.sample(N_PRIOR_CANDIDATES, gal.rng)[0]]
-            if init is not None:
-                parts.insert(0, init[gal.index][prior.in_support(init[gal.index])])
-            cands.append(np.concatenate(parts))
-            owners.append(np.full(cands[-1].shape[0], k))
-            given.append(np.arange(cands[-1].shape[0]) < cands[-1].shape[0] - N_PRIOR_CANDIDATES)
-        c = np.concatenate(cands)
-        own = np.concatenate(owners)
-        zc, fc, sc = zz[[gals[k].index for k in own]], f[[gals[k].index for k in own]], s[[gals[k].index for k in own]]
-        unit, g = ev.shape(c[:, 1:], zc, fc, sc)
-        # The caller's draws keep their log-mass; prior draws take the best-fitting one.
-        log_mass = np.where(np.concatenate(given), c[:, 0], g)
-        x = np.concatenate([log_mass[:, None], c[:, 1:]], axis=1)
-        lp, c2 = ev.log_prob(log_mass, c[:, 1:], unit, fc, sc)
-        v = ev.to_sampling(x, g)
-        # The walkers' target is the density in v: add the logistic maps' log Jacobian.
-        u = _logit((x - prior.lower) / (prior.upper - prior.lower))
-        lp = lp + ev.log_span - np.sum(np.logaddexp(0.0, u) + np.logaddexp(0.0, -u), axis=1)
-        for k, gal in enumerate(gals):
-            mine = np.flatnonzero(own == k)
-            spread = _distinct_given(c[mine], np.concatenate(given)[mine] & np.isfinite(lp[mine]), w)
-            order = mine[spread] if spread is not None else mine[np.argsort(-lp[mine], kind="stable")[:w]]
-            gal.x[:] = x[order]
-            gal.y[:] = v[order]
-            gal.lp[:] = lp[order]
-            gal.chi2_min = float(np.min(c2[mine]))
-            gal.n_evals = mine.size
-            gal.charged = (time.perf_counter() - t0) / len(gals)
-        return gals
-
-    def finish(gal: _Galaxy, timed_out: bool) -> None:
-        t0 = time.perf_counter()
-        burn, tau, ess = _diagnose(gal)
-        tau_max = float(np.max(tau))
-        by_tau = ess >= cfg.target_ess and gal.n - burn >= cfg.min_tau_multiple * tau_max
-        # R̂ and bulk ESS cost ~0.3 s: under the τ rule only for the record at the end, under
-        # the rank rule once the cheap τ ESS says the chain may be near
-        last = timed_out or (cfg.convergence == "tau" and by_tau)
-        rhat, ess_bulk = float("inf"), 0.0
-        if last or (cfg.convergence == "rhat_ess" and ess >= 0.5 * cfg.min_bulk_ess):
-            rhat, ess_bulk = rank_diagnostics(gal.chain[burn: gal.n])
-        by_rank = rhat < cfg.max_rhat and ess_bulk >= cfg.min_bulk_ess
-        converged = by_tau if cfg.convergence == "tau" else by_rank
-        if not converged and not timed_out:
-            gal.next_check = gal.n + max(_MIN_CHECK_STEP, gal.n // 10)
-            gal.charged += time.perf_counter() - t0
-            return
-        i = gal.index
-        # The chain is stored in float32: clip the (at most one-ulp) rounding back into the box.
-        kept = np.clip(gal.chain[burn: gal.n].reshape(-1, N_BOX).astype(np.float64), prior.lower, prior.upper)
-        res["samples"][i] = _thin(kept, cfg.n_keep)
-        res["status"][i] = "mcmc" if converged else "unconverged"
-        res["ess"][i], res["tau"][i], res["n_burn"][i], res["n_steps"][i] = ess, tau, burn, gal.n
-        res["ess_bulk"][i], res["rhat"][i] = ess_bulk, rhat
-        res["accept_frac"][i] = gal.n_accepted / max(1, gal.n * gal.w)
-        res["n_evals"][i] = gal.n_evals
-        res["chi2_min"][i] = gal.chi2_min
-        res["wall_s"][i] = gal.charged + time.perf_counter() - t0
-        gal.next_check = -1  # marks it done
-
+    run = _FallbackRun(cfg, _Evaluator(model, prior), _Observations(flux=flux, sigma=sigma, z=redshift),
+                       seeds, init, p_de)
     with _one_torch_thread():
-        _run_batches(cfg, start, finish, p_de, batch_galaxies, g_total, ev, data)
-    return FallbackResult(seeds=seeds, n_walkers=w, **res)
+        _run_batches(run, batch_galaxies)
+    return run.result()
