@@ -70,3 +70,45 @@ def colours(mags) -> np.ndarray:
     m = np.asarray(mags, dtype=np.float64)
     a, b = np.array(COLOUR_PAIRS).T
     return m[:, a] - m[:, b]
+
+
+#: SDSS's asinh-magnitude softening b per band [nanomaggies] (Lupton, Gunn & Szalay 1999;
+#: b = 1.4, 0.9, 1.2, 1.8, 7.4 × 10⁻¹⁰ maggies for ugriz, the photoObj convention): about the
+#: 1σ sky noise of a point source, so the asinh magnitude is the ordinary one above ~10 b and
+#: stays finite and monotonic through zero and negative fluxes.
+ASINH_SOFTENING_NMGY: tuple[float, ...] = (0.14, 0.09, 0.12, 0.18, 0.74)
+
+
+def asinh_mag(flux_nmgy) -> np.ndarray:
+    """(..., 5) SDSS asinh magnitudes of ugriz fluxes [nmgy] (any sign; NaN stays NaN).
+
+    μ = −(2.5 / ln 10) [asinh(f / 2b) + ln b], with f and b in maggies.
+    """
+    f = np.asarray(flux_nmgy, dtype=np.float64)
+    b = np.asarray(ASINH_SOFTENING_NMGY)
+    return -MAG_PER_LN * (np.arcsinh(f / (2.0 * b)) + np.log(b * 1e-9))
+
+
+def asinh_mag_to_flux(mu) -> np.ndarray:
+    """(..., 5) fluxes [nmgy] of SDSS asinh magnitudes (the inverse of :func:`asinh_mag`)."""
+    b = np.asarray(ASINH_SOFTENING_NMGY)
+    return 2.0 * b * np.sinh(-np.asarray(mu, dtype=np.float64) / MAG_PER_LN - np.log(b * 1e-9))
+
+
+def band_present(flux_nmgy, sigma_flux) -> np.ndarray:
+    """(N, 5) bool: a band is a measurement where its flux is finite (any sign) and its error finite and > 0."""
+    f = np.asarray(flux_nmgy, dtype=np.float64)
+    s = np.asarray(sigma_flux, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(f) & np.isfinite(s) & (s > 0)
+
+
+def bands_used_mask(present) -> np.ndarray:
+    """(N,) uint8 bitmask of present bands: bit k for band ``BANDS[k]`` (u = 1, g = 2, r = 4, i = 8, z = 16)."""
+    p = np.asarray(present, dtype=bool)
+    return (p * (1 << np.arange(N_BANDS))).sum(axis=-1).astype(np.uint8)
+
+
+def present_from_mask(bands_used) -> np.ndarray:
+    """(N, 5) bool of a :func:`bands_used_mask` bitmask."""
+    return ((np.asarray(bands_used, dtype=np.int64)[..., None] >> np.arange(N_BANDS)) & 1).astype(bool)

@@ -1,25 +1,29 @@
 """``sedflow validate``: calibration and recovery of a posterior model on held-out simulations.
 
-The held-out galaxies come from the same prior, forward model and noise model as the training
-set, with a random stream no training chunk uses. Sampled posteriors are scored with SBC, p-p
-coverage and TARP over the 11 box parameters, and with recovery (posterior median and width vs
-truth) of the derived properties log M*, log SFR(1 Gyr), log Z_MW and t_MW.
+The held-out galaxies come from the same prior and forward model as the training set, with a
+random stream no training chunk uses, observed in one of the regimes of
+:mod:`sedflow_dask.noise.regimes` (real SDSS errors, the training proposal, σ × 3 in one band,
+u or g and u missing). Sampled posteriors are scored with SBC, p-p coverage and TARP over the 11
+box parameters, and with recovery (posterior median and width vs truth) of the derived
+properties log M*, log SFR(1 Gyr), log Z_MW and t_MW.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 
-from ..noise.model import load_noise_model
+from ..console import STDERR, MessageStream, resolve_stream
+from ..noise.proposal import resolve_proposal
+from ..noise.regimes import COVERAGE_TOLERANCE, REGIMES, observe_regime
 from ..posterior.artifact import X_NAMES, PosteriorModel
+from ..posterior.inputs import flow_inputs
 from ..posterior.sampling import PosteriorSamples, sample_posteriors
-from ..simulate.core import chunk_rng, simulate_photometry
+from ..simulate.core import chunk_rng
 from ..sps.model import PROVABGSModel
 from ..sps.parameters import BOX_NAMES, box_to_physical
 from .calibration import calibration_summary, normalized_ranks
@@ -32,25 +36,38 @@ DERIVED = ("log_mstar", "log_mstar_surviving", "log_sfr_1gyr", "log_z_mw", "t_mw
 
 
 def held_out_simulations(model: PosteriorModel, n: int, seed: int, *, forward: PROVABGSModel | None = None,
-                         noise_path: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``n`` held-out galaxies: θ_box (n, 11), z (n,), x (n, 11), from the model's prior and noise."""
-    noise = load_noise_model(noise_path)
-    if model.meta.get("noise_sha256") and noise.sha256() != model.meta["noise_sha256"]:
-        raise ValueError(f"noise model {noise_path or 'default'} (sha256 {noise.sha256()[:12]}) is not the one the "
-                         f"posterior model was trained with ({model.meta['noise_sha256'][:12]}); pass it with --noise-model")
+                         proposal_path: str | None = None, regime: str = "real"
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` held-out galaxies: θ_box (n, 11), z (n,) and observations (n, 11) = (flux_ugriz,
+    σ_ugriz [nmgy], NaN in absent bands; z), from the model's prior observed in ``regime``.
+
+    The galaxies (θ, z) depend on ``seed`` only, so every regime sees the same ones.
+    """
+    if regime not in REGIMES:
+        raise ValueError(f"unknown regime {regime!r}; expected one of {REGIMES}")
+    proposal = resolve_proposal(proposal_path)
+    expected = model.meta.get("proposal_sha256")
+    if expected and proposal.sha256() != expected:
+        raise ValueError(f"noise proposal {proposal_path or 'default'} (sha256 {proposal.sha256()[:12]}) is not the one "
+                         f"the posterior model was trained with ({expected[:12]}); pass it with --proposal")
     forward = forward or PROVABGSModel()
     rng = chunk_rng(seed, HELD_OUT_CHUNK)
     theta: list[np.ndarray] = []
     z: list[np.ndarray] = []
-    x: list[np.ndarray] = []
+    flux_true: list[np.ndarray] = []
     while sum(len(t) for t in theta) < n:
-        sim = simulate_photometry(forward, noise, model.prior, max(4 * n, 1024), rng)
-        theta.append(sim.theta_box)
-        z.append(sim.z)
-        x.append(np.column_stack([sim.mag, sim.sigma, sim.z]))
-    theta_a, z_a, x_a = (np.concatenate(a)[:n] for a in (theta, z, x))
+        box, zz = model.prior.sample(max(4 * n, 1024), rng)
+        f = forward.photometry(box, zz, space="box", unit="nanomaggies")
+        keep = proposal.in_range(f)
+        theta.append(box[keep])
+        z.append(zz[keep])
+        flux_true.append(f[keep])
+    theta_a, z_a, f_a = (np.concatenate(a)[:n] for a in (theta, z, flux_true))
+    obs_rng = np.random.default_rng(np.random.SeedSequence([seed, REGIMES.index(regime)]))
+    flux, sigma = observe_regime(proposal, f_a, obs_rng, regime)
+    obs = np.column_stack([flux, sigma, z_a])
     # the model sees float32 inputs, as in training
-    return theta_a.astype(np.float32).astype(np.float64), z_a, x_a.astype(np.float32).astype(np.float64)
+    return theta_a.astype(np.float32).astype(np.float64), z_a, obs.astype(np.float32).astype(np.float64)
 
 
 def derived_properties(forward: PROVABGSModel, theta_box: np.ndarray, z: np.ndarray) -> dict[str, np.ndarray]:
@@ -78,7 +95,8 @@ def _sample_with_progress(model: PosteriorModel, x: np.ndarray, n_samples: int, 
               dynamic_ncols=True) as bar:
         for start in range(0, g, block):
             rows = slice(start, min(start + block, g))
-            part = sample_posteriors(model, x[rows], n_samples, seed=seed, ids=np.arange(g)[rows],
+            part = sample_posteriors(model, flow_inputs(x[rows, :5], x[rows, 5:10], x[rows, 10]), n_samples,
+                                     seed=seed, ids=np.arange(g)[rows],
                                      max_rounds=max_rounds, threads=threads)
             samples[rows], n_acc[rows], n_prop[rows], seeds[rows] = (part.samples, part.n_accepted,
                                                                      part.n_proposed, part.seeds)
@@ -88,25 +106,28 @@ def _sample_with_progress(model: PosteriorModel, x: np.ndarray, n_samples: int, 
 
 def validate_model(model: PosteriorModel, out: str | Path, *, n: int = 2000, n_samples: int = 10_000,
                    seed: int = 0, n_derived: int = 500, threads: int = 1, max_rounds: int = 10,
-                   label: str = "model", noise_path: str | None = None, n_mcmc: int = 0,
+                   label: str = "model", proposal_path: str | None = None, regime: str = "real", n_mcmc: int = 0,
                    mcmc_seconds: float = 10.0, mcmc_from: str | Path | None = None,
-                   stream: TextIO | None = sys.stderr) -> dict[str, Any]:
-    """Validate ``model`` on ``n`` held-out simulations; write figures and ``summary.json`` to ``out``.
+                   stream: MessageStream = STDERR) -> dict[str, Any]:
+    """Validate ``model`` on ``n`` held-out simulations observed in ``regime``; write figures and
+    ``summary.json`` to ``out``.
 
     With ``n_mcmc`` > 0 the first ``n_mcmc`` galaxies also get MCMC posteriors on the same forward
     model (at most ``mcmc_seconds`` each, ``threads`` processes) and the summary's
     ``mcmc_reference`` compares the flow's widths with them (:mod:`.reference`); they are saved
     as ``mcmc_reference.npz``, which ``mcmc_from`` reuses for another model on the same held-out set.
     """
+    stream = resolve_stream(stream)
     if n_mcmc > n:
         raise ValueError(f"n_mcmc ({n_mcmc}) exceeds the held-out set (n = {n})")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     forward = PROVABGSModel()
-    theta, z, x = held_out_simulations(model, n, seed, forward=forward, noise_path=noise_path)
+    theta, z, x = held_out_simulations(model, n, seed, forward=forward, proposal_path=proposal_path, regime=regime)
     ref = load_mcmc_reference(mcmc_from, x, seed) if mcmc_from is not None else None  # fail before sampling
     if stream is not None:
-        print(f"validate: {n} held-out simulations (seed {seed}); sampling {n_samples} draws each", file=stream)
+        print(f"validate: {n} held-out simulations (seed {seed}, regime {regime}); sampling {n_samples} draws each",
+              file=stream)
     t0 = time.perf_counter()
     post = _sample_with_progress(model, x, n_samples, seed=seed, max_rounds=max_rounds, threads=threads,
                                  stream=stream)
@@ -145,6 +166,7 @@ def validate_model(model: PosteriorModel, out: str | Path, *, n: int = 2000, n_s
     }
     summary: dict[str, Any] = {
         "label": label,
+        "regime": regime,
         "model_sha256": model.sha256,
         "n_galaxies": n,
         "n_complete": int(complete.sum()),
@@ -155,6 +177,9 @@ def validate_model(model: PosteriorModel, out: str | Path, *, n: int = 2000, n_s
         "sampling_s": round(t_sample, 2),
         "ms_per_galaxy": round(1000 * t_sample / n, 2),
         "calibration": calib.to_dict(),
+        "regime_coverage_tolerance": COVERAGE_TOLERANCE[regime],
+        "passes_regime_targets": (None if COVERAGE_TOLERANCE[regime] is None
+                                  else calib.passes(coverage_tolerance=COVERAGE_TOLERANCE[regime])),
         "derived_calibration": d_calib.to_dict(),
         "recovery": recovery,
         "figures": figures,

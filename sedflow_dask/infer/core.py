@@ -26,7 +26,7 @@ import warnings
 import numpy as np
 
 from ..ingest.reasons import CUT_BITS, DATA_VALIDITY_BITS
-from ..likelihood import chi2, fluxes_from_mags
+from ..likelihood import chi2
 from ..sps.model import DERIVED_NAMES  # per draw: log10 M_sun formed and surviving, log10 M_sun/yr, log10 Z_MW, Gyr
 from ..sps.parameters import BOX_LOWER, BOX_UPPER, N_BOX, PHYSICAL_NAMES, box_to_physical
 
@@ -138,7 +138,7 @@ def _summarize(v: np.ndarray) -> np.ndarray:
 N_CHI2_DRAWS = 100
 
 
-def median_model_chi2(sps_model, theta_box, z, mag, sigma_mag, n_draws: int = N_CHI2_DRAWS) -> np.ndarray:
+def median_model_chi2(sps_model, theta_box, z, flux_nmgy, sigma_nmgy, n_draws: int = N_CHI2_DRAWS) -> np.ndarray:
     """(G,) χ² over the 5 bands of the posterior-median model fluxes against the data.
 
     The posterior-median model flux of a band is the median over ``n_draws`` posterior draws
@@ -147,8 +147,8 @@ def median_model_chi2(sps_model, theta_box, z, mag, sigma_mag, n_draws: int = N_
     of the data (χ² of order 5 or less). The model at the coordinate-wise median of the
     parameters is no such thing: in 11 dimensions with a mass–light ridge it often misses the
     data by far (median χ² ≈ 24 on in-support mock galaxies, against 1.7 for this statistic).
-    The data are the catalog's magnitudes and σ_m as fluxes and flux errors [nanomaggies],
-    as in the fallback's likelihood. NaN for a galaxy without draws.
+    The data are fluxes and flux errors (G, 5) [nanomaggies] (NaN: absent band, skipped), as in
+    the fallback's likelihood. NaN for a galaxy without draws.
     """
     draws = stored_draws(theta_box, n_draws).astype(np.float64)  # (G, K, 11)
     g, k, _ = draws.shape
@@ -159,7 +159,7 @@ def median_model_chi2(sps_model, theta_box, z, mag, sigma_mag, n_draws: int = N_
         zz = np.repeat(np.asarray(z, dtype=np.float64), k)[ok]
         model_flux[ok] = sps_model.photometry(np.clip(flat[ok], BOX_LOWER, BOX_UPPER), zz, space="box",
                                               unit="nanomaggies")
-    return median_flux_chi2(model_flux.reshape(g, k, 5), *fluxes_from_mags(mag, sigma_mag))
+    return median_flux_chi2(model_flux.reshape(g, k, 5), flux_nmgy, sigma_nmgy)
 
 
 def median_flux_chi2(model_flux, flux_nmgy, sigma_nmgy) -> np.ndarray:

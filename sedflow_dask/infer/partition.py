@@ -16,10 +16,11 @@ import pyarrow as pa
 
 from ..config import FallbackConfig, SamplingConfig
 from ..fallback import fallback_reasons, run_fallback
-from ..likelihood import fluxes_from_mags
-from ..photometry import MAG_COLUMNS, SIGMA_COLUMNS, mag_to_flux
+from ..likelihood import observations_from_catalog
+from ..photometry import FLUX_COLUMNS, IVAR_COLUMNS, MAG_COLUMNS, SIGMA_COLUMNS, band_present, bands_used_mask
 from ..posterior import PosteriorModel, galaxy_seeds, galaxy_stream, sample_posteriors
 from ..posterior.importance import ImportanceWeights, systematic_resample, weigh_draws
+from ..posterior.inputs import flow_inputs
 from ..sps.parameters import N_BOX
 from .core import (
     QUANTITY_NAMES,
@@ -36,7 +37,9 @@ from .core import (
 
 #: Columns an input pixel must have (``docs/data-contracts.md`` §4).
 INPUT_COLUMNS: tuple[str, ...] = ("_healpix_29", "nsaid", "ra", "dec", "z", *MAG_COLUMNS, *SIGMA_COLUMNS,
-                                  "ingest_reason", "oos_noise", "oos_color")
+                                  *FLUX_COLUMNS, *IVAR_COLUMNS, "ingest_reason", "oos_noise", "oos_color")
+#: Fewest measured bands a galaxy needs for a posterior (the training set's ``min_bands``).
+MIN_BANDS = 3
 #: Flow draws handed to the fallback as starting candidates for its walkers.
 N_INIT_DRAWS = 128
 #: The galaxy's random substream (``galaxy_stream``) that drives its importance resampling.
@@ -50,13 +53,14 @@ class FallbackCandidates:
     """Galaxies of one pixel routed to the fallback.
 
     Attributes:
-        rows: (C,) positions in the pixel; nsaid: (C,); mag, sigma: (C, 5) [mag];
-        z: (C,); seeds: (C,) uint64; init: (C, K, 11) flow draws (box space; NaN allowed).
+        rows: (C,) positions in the pixel; nsaid: (C,); flux, sigma: (C, 5) fluxes and errors
+        [nmgy] (NaN in absent bands); z: (C,); seeds: (C,) uint64; init: (C, K, 11) flow draws
+        (box space; NaN allowed).
     """
 
     rows: np.ndarray
     nsaid: np.ndarray
-    mag: np.ndarray
+    flux: np.ndarray
     sigma: np.ndarray
     z: np.ndarray
     seeds: np.ndarray
@@ -67,7 +71,7 @@ class FallbackCandidates:
 
     def take(self, sel) -> FallbackCandidates:
         return FallbackCandidates(*(getattr(self, f)[sel] for f in
-                                    ("rows", "nsaid", "mag", "sigma", "z", "seeds", "init")))
+                                    ("rows", "nsaid", "flux", "sigma", "z", "seeds", "init")))
 
     def batches(self, size: int) -> list[FallbackCandidates]:
         return [self.take(slice(s, s + size)) for s in range(0, len(self), size)]
@@ -111,8 +115,9 @@ class FlowPartition:
 
     Attributes:
         inputs: the input columns (``INPUT_COLUMNS``) as numpy arrays.
-        status: (G,) "bad_input" / "cut" from ingestion, "bad_input" for non-finite inputs, else None.
+        status: (G,) "bad_input" / "cut" from ingestion, "bad_input" for too few bands, else None.
         seeds: (G,) uint64 galaxy seeds.
+        bands_used: (G,) uint8 bitmask of the measured bands (``photometry.bands_used_mask``).
         accept_frac: (G,) flow accepted fraction (NaN without a flow posterior).
         fallback_reason: (G,) int32 :class:`~sedflow_dask.fallback.FallbackReason` bits.
         weights: ``WEIGHT_COLUMNS`` -> (G,) importance-weight diagnostics (NaN without a flow
@@ -124,6 +129,7 @@ class FlowPartition:
     inputs: dict[str, np.ndarray]
     status: np.ndarray
     seeds: np.ndarray
+    bands_used: np.ndarray
     accept_frac: np.ndarray
     fallback_reason: np.ndarray
     weights: dict[str, np.ndarray]
@@ -185,18 +191,19 @@ class WeighedFlow:
         return self.take(self.samples, self.kept).astype(np.float32)
 
 
-def weighed_flow_batch(posterior: PosteriorModel, sps_model, x: np.ndarray, seeds: np.ndarray, n_samples: int,
-                       max_rounds: int, batch_galaxies: int, fallback: FallbackConfig) -> WeighedFlow:
-    """Flow draws of galaxies x (G, 11) = (mag_ugriz, σ_ugriz, z), weighed and resampled.
+def weighed_flow_batch(posterior: PosteriorModel, sps_model, flux: np.ndarray, sigma: np.ndarray, z: np.ndarray,
+                       seeds: np.ndarray, n_samples: int, max_rounds: int, batch_galaxies: int,
+                       fallback: FallbackConfig) -> WeighedFlow:
+    """Flow draws of galaxies with fluxes and errors (G, 5) [nmgy] (NaN: absent band) and redshifts
+    (G,), weighed against the Gaussian flux likelihood and resampled.
 
     Each galaxy's resampling takes one uniform variate from its ``RESAMPLE_SUBSTREAM``, so the
     draws depend on its seed alone (and the batch, through float32 sums; ``resample`` re-runs
     the whole batch).
     """
-    ps = sample_posteriors(posterior, x, n_samples, seeds=seeds, max_rounds=max_rounds,
+    ps = sample_posteriors(posterior, flow_inputs(flux, sigma, z), n_samples, seeds=seeds, max_rounds=max_rounds,
                            batch_galaxies=batch_galaxies, log_density=True)
-    flux, sigma = fluxes_from_mags(x[:, :5], x[:, 5:10])
-    weights, model_flux = weigh_draws(sps_model, ps.samples, ps.log_q, x[:, 10], flux, sigma, posterior.prior)
+    weights, model_flux = weigh_draws(sps_model, ps.samples, ps.log_q, z, flux, sigma, posterior.prior)
     offsets = np.array([galaxy_stream(int(sd), RESAMPLE_SUBSTREAM).random() for sd in seeds])
     resampled = systematic_resample(weights.smoothed, offsets)
     trusted = weights.trusted(fallback.min_efficiency, fallback.max_khat)
@@ -206,17 +213,17 @@ def weighed_flow_batch(posterior: PosteriorModel, sps_model, x: np.ndarray, seed
                        trusted=trusted, accept_frac=ps.accept_frac)
 
 
-def sample_flow_posteriors(posterior: PosteriorModel, sps_model, x: np.ndarray, seeds: np.ndarray,
-                           sample: SamplingConfig, fallback: FallbackConfig, *,
+def sample_flow_posteriors(posterior: PosteriorModel, sps_model, flux: np.ndarray, sigma: np.ndarray,
+                           z: np.ndarray, seeds: np.ndarray, sample: SamplingConfig, fallback: FallbackConfig, *,
                            n_init: int = 0) -> dict[str, np.ndarray]:
-    """Weighed flow posteriors of galaxies x (G, 11) = (mag_ugriz, σ_ugriz, z), batch by batch.
+    """Weighed flow posteriors of galaxies (fluxes, errors (G, 5) [nmgy], NaN: absent; z (G,)), batch by batch.
 
     Returns arrays by name: summaries (G, 17, 7), chi2 (G,), n_filled (G,), stored (G,
     n_stored, 11), accept_frac (G,), trusted (G,), the ``WEIGHT_COLUMNS`` (G,) and init (G,
     n_init, 11), the weight-resampled draws the fallback starts from; only
     ``sample.batch_galaxies`` galaxies' draws are in memory at a time.
     """
-    g = x.shape[0]
+    g = z.shape[0]
     n_init = min(n_init, sample.n_samples)
     out = {"summaries": np.full((g, len(QUANTITY_NAMES), len(STAT_NAMES)), np.nan), "chi2": np.full(g, np.nan),
            "n_filled": np.zeros(g, dtype=np.int64),
@@ -227,10 +234,10 @@ def sample_flow_posteriors(posterior: PosteriorModel, sps_model, x: np.ndarray, 
     step = sample.batch_galaxies
     for start in range(0, g, step):
         b = slice(start, min(start + step, g))
-        wf = weighed_flow_batch(posterior, sps_model, x[b], seeds[b], sample.n_samples, sample.max_rounds, step,
-                                fallback)
-        out["summaries"][b] = summarize_draws(posterior_quantities(sps_model, wf.samples, x[b, 10], wf.kept))
-        out["chi2"][b] = median_flux_chi2(wf.take(wf.model_flux, wf.kept), *fluxes_from_mags(x[b, :5], x[b, 5:10]))
+        wf = weighed_flow_batch(posterior, sps_model, flux[b], sigma[b], z[b], seeds[b], sample.n_samples,
+                                sample.max_rounds, step, fallback)
+        out["summaries"][b] = summarize_draws(posterior_quantities(sps_model, wf.samples, z[b], wf.kept))
+        out["chi2"][b] = median_flux_chi2(wf.take(wf.model_flux, wf.kept), flux[b], sigma[b])
         draws = wf.draws
         out["n_filled"][b] = np.sum(np.isfinite(draws[:, :, 0]), axis=1)
         out["stored"][b] = stored_draws(draws, sample.n_stored)
@@ -248,27 +255,29 @@ def infer_flow(frame: pd.DataFrame, posterior: PosteriorModel, sps_model, *, see
                sample: SamplingConfig, fallback: FallbackConfig, source: str = "input") -> FlowPartition:
     """Flow posteriors for the usable rows of one pixel, and which of them need the fallback.
 
-    Rows whose ingest bits mark bad input or a flag cut get no posterior; a row with a
-    non-finite magnitude or one with no positive finite flux, σ ≤ 0 or z outside the prior's
-    (0, 0.2] but no such bit (not produced by ``sedflow ingest``) is "bad_input" too. Galaxy seeds derive from (``seed``, nsaid) (data-contracts §7).
+    The data are the catalog's fluxes and inverse variances (``flux_*``, ``ivar_*``): a band is
+    measured where both are finite and ivar > 0, whatever the flux's sign. Rows whose ingest bits
+    mark bad input or a flag cut get no posterior; a row with fewer than ``MIN_BANDS`` measured
+    bands or z outside the prior's (0, 0.2] is "bad_input" too. Galaxy seeds derive from
+    (``seed``, nsaid) (data-contracts §7).
     """
     check_input_frame(frame, source)
     inputs = {c: frame[c].to_numpy() for c in INPUT_COLUMNS}
     g = len(frame)
-    mag = np.column_stack([inputs[c] for c in MAG_COLUMNS]).astype(np.float64).reshape(g, 5)
-    sig = np.column_stack([inputs[c] for c in SIGMA_COLUMNS]).astype(np.float64).reshape(g, 5)
+    flux, sig = observations_from_catalog(
+        np.column_stack([inputs[c] for c in FLUX_COLUMNS]).astype(np.float64).reshape(g, 5),
+        np.column_stack([inputs[c] for c in IVAR_COLUMNS]).astype(np.float64).reshape(g, 5))
     z = inputs["z"].astype(np.float64)
-    x = np.column_stack([mag, sig, z])
     status = input_status(inputs["ingest_reason"])
-    finite = np.all(np.isfinite(x), axis=1) & np.all(sig > 0, axis=1) & (z > 0) & (z <= posterior.prior.z_max)
-    with np.errstate(over="ignore"):  # a finite magnitude of 1e300 is no flux, -1e300 an infinite one
-        flux = mag_to_flux(mag)
-    finite &= np.all(np.isfinite(flux) & (flux > 0), axis=1)
-    status[(status == None) & ~finite] = "bad_input"  # noqa: E711 (object array)
+    present = band_present(flux, sig)
+    with np.errstate(invalid="ignore"):
+        valid = (present.sum(axis=1) >= MIN_BANDS) & (z > 0) & (z <= posterior.prior.z_max)
+    valid &= ~np.any(np.isinf(flux), axis=1)
+    status[(status == None) & ~valid] = "bad_input"  # noqa: E711 (object array)
     usable = np.flatnonzero(status == None)  # noqa: E711
     seeds = galaxy_seeds(seed, inputs["nsaid"])
-    flow = sample_flow_posteriors(posterior, sps_model, x[usable], seeds[usable], sample, fallback,
-                                  n_init=N_INIT_DRAWS)
+    flow = sample_flow_posteriors(posterior, sps_model, flux[usable], sig[usable], z[usable], seeds[usable], sample,
+                                  fallback, n_init=N_INIT_DRAWS)
     accept = np.full(g, np.nan)
     accept[usable] = flow["accept_frac"]
     weights = {c: np.full(g, np.nan) for c in WEIGHT_COLUMNS}
@@ -284,10 +293,11 @@ def infer_flow(frame: pd.DataFrame, posterior: PosteriorModel, sps_model, *, see
                             method=np.where(routed, "flow", "importance").astype(object),
                             rhat=np.full(usable.size, np.nan), wall_s=np.full(usable.size, np.nan))
     rows = usable[routed]
-    candidates = FallbackCandidates(rows=rows, nsaid=inputs["nsaid"][rows].astype(np.int64), mag=mag[rows],
+    candidates = FallbackCandidates(rows=rows, nsaid=inputs["nsaid"][rows].astype(np.int64), flux=flux[rows],
                                     sigma=sig[rows], z=z[rows], seeds=seeds[rows], init=flow["init"][routed])
-    return FlowPartition(inputs=inputs, status=status, seeds=seeds, accept_frac=accept, fallback_reason=reasons,
-                         weights=weights, flow=posteriors, candidates=candidates)
+    return FlowPartition(inputs=inputs, status=status, seeds=seeds, bands_used=bands_used_mask(present),
+                         accept_frac=accept, fallback_reason=reasons, weights=weights, flow=posteriors,
+                         candidates=candidates)
 
 
 def _joined(parts: list[FlowPartition], get, shift: bool = False) -> np.ndarray:
@@ -305,6 +315,7 @@ def concat_flow_partitions(parts: list[FlowPartition]) -> FlowPartition:
                                   "rhat", "wall_s")))
     return FlowPartition(inputs={c: _joined(parts, lambda p, c=c: p.inputs[c]) for c in parts[0].inputs},
                          status=_joined(parts, lambda p: p.status), seeds=_joined(parts, lambda p: p.seeds),
+                         bands_used=_joined(parts, lambda p: p.bands_used),
                          accept_frac=_joined(parts, lambda p: p.accept_frac),
                          fallback_reason=_joined(parts, lambda p: p.fallback_reason),
                          weights={c: _joined(parts, lambda p, c=c: p.weights[c]) for c in WEIGHT_COLUMNS},
@@ -314,7 +325,7 @@ def concat_flow_partitions(parts: list[FlowPartition]) -> FlowPartition:
 def concat_candidates(parts: list[FlowPartition]) -> FallbackCandidates:
     """The routed galaxies of a pixel's consecutive row ranges (row positions shifted)."""
     return FallbackCandidates(*(_joined(parts, lambda p, f=f: getattr(p.candidates, f), shift=(f == "rows"))
-                                for f in ("rows", "nsaid", "mag", "sigma", "z", "seeds", "init")))
+                                for f in ("rows", "nsaid", "flux", "sigma", "z", "seeds", "init")))
 
 
 def infer_fallback(candidates: FallbackCandidates, model, config: FallbackConfig, n_stored: int) -> Posteriors:
@@ -323,11 +334,10 @@ def infer_fallback(candidates: FallbackCandidates, model, config: FallbackConfig
     A chain is "mcmc" when it converged and its posterior-median model re-checks within
     ``config.max_chi2`` of the best fit it found (:func:`.core.fallback_status`), else "unconverged".
     """
-    flux, sigma = fluxes_from_mags(candidates.mag, candidates.sigma)
-    res = run_fallback(model, flux, sigma, candidates.z, seeds=candidates.seeds, init=candidates.init,
+    res = run_fallback(model, candidates.flux, candidates.sigma, candidates.z, seeds=candidates.seeds, init=candidates.init,
                        config=config, batch_galaxies=config.batch_galaxies)
     summaries = summarize_draws(posterior_quantities(model, res.samples, candidates.z))
-    c2 = median_model_chi2(model, res.samples, candidates.z, candidates.mag, candidates.sigma)
+    c2 = median_model_chi2(model, res.samples, candidates.z, candidates.flux, candidates.sigma)
     n = np.sum(np.isfinite(res.samples[:, :, 0]), axis=1)
     return Posteriors(rows=candidates.rows, summaries=summaries, chi2=c2, n_samples=n,
                       stored=stored_draws(res.samples, n_stored),
@@ -342,7 +352,7 @@ def catalog_schema() -> pa.Schema:
               for c in INPUT_COLUMNS[:-3]]
     fields += [
         pa.field("ingest_reason", pa.int32()), pa.field("oos_noise", pa.bool_()), pa.field("oos_color", pa.bool_()),
-        pa.field("status", pa.string()), pa.field("method", pa.string()), pa.field("fallback_reason", pa.int32()),
+        pa.field("bands_used", pa.uint8()), pa.field("status", pa.string()), pa.field("method", pa.string()), pa.field("fallback_reason", pa.int32()),
         pa.field("accept_frac", pa.float64()), *(pa.field(c, pa.float64()) for c in WEIGHT_COLUMNS),
         pa.field("chi2_median_model", pa.float64()),
         pa.field("n_samples", pa.int64()), pa.field("seed", pa.uint64()), pa.field("mcmc_ess", pa.float64()),
@@ -404,6 +414,7 @@ def partition_table(part: FlowPartition, fallback_results: list[Posteriors], n_s
     schema = catalog_schema()
     cols: dict[str, pa.Array] = {c: pa.array(part.inputs[c], type=schema.field(c).type) for c in INPUT_COLUMNS}
     cols.update({
+        "bands_used": pa.array(part.bands_used, pa.uint8()),
         "status": pa.array(status.tolist(), pa.string()),
         "method": pa.array(method.tolist(), pa.string()),
         "fallback_reason": pa.array(part.fallback_reason, pa.int32()),

@@ -18,8 +18,8 @@ import pandas as pd
 from ..config import FallbackConfig, SamplingConfig
 from ..fallback import run_fallback
 from ..ingest.io import read_ingested
-from ..likelihood import fluxes_from_mags
-from ..photometry import MAG_COLUMNS, SIGMA_COLUMNS
+from ..likelihood import observations_from_catalog
+from ..photometry import FLUX_COLUMNS, IVAR_COLUMNS
 from ..runtime import single_threaded_torch
 from .catalog import partition_path, read_catalog_provenance
 from .core import QUANTITY_NAMES, STAT_NAMES, posterior_quantities, stored_draws, summarize_draws
@@ -118,29 +118,31 @@ def resample_galaxy(catalog: str | Path, nsaid: int, n: int | None = None, *,
     sample = SamplingConfig(**settings["sample"])
     fallback = FallbackConfig(**settings["fallback"])
     batch = flow_batch(frame, position, sample)
-    x_batch = frame.iloc[batch][[*MAG_COLUMNS, *SIGMA_COLUMNS, "z"]].to_numpy(np.float64)
-    seeds = frame.iloc[batch]["seed"].to_numpy(np.uint64)
+    rows = frame.iloc[batch]
+    flux, sigma = observations_from_catalog(rows[list(FLUX_COLUMNS)].to_numpy(np.float64),
+                                            rows[list(IVAR_COLUMNS)].to_numpy(np.float64))
+    z = rows["z"].to_numpy(np.float64)
+    seeds = rows["seed"].to_numpy(np.uint64)
     me = int(np.flatnonzero(batch == position)[0])
-    x = x_batch[me:me + 1]
+    mine = slice(me, me + 1)
     n_catalog = fallback.n_keep if row["method"] == "mcmc" else sample.n_samples
     n_draws = n_catalog if n is None else int(n)
     with single_threaded_torch():  # as on the workers
-        weighed = weighed_flow_batch(resources.posterior, resources.sps, x_batch, seeds, sample.n_samples,
+        weighed = weighed_flow_batch(resources.posterior, resources.sps, flux, sigma, z, seeds, sample.n_samples,
                                      sample.max_rounds, sample.batch_galaxies, fallback)
         if row["method"] != "mcmc":
             model = resources.sps
             draws = weighed.draws[me:me + 1] if n_draws == sample.n_samples else weighed_flow_batch(
-                resources.posterior, resources.sps, x, seeds[me:me + 1], n_draws, sample.max_rounds,
-                sample.batch_galaxies, fallback).draws
+                resources.posterior, resources.sps, flux[mine], sigma[mine], z[mine], seeds[mine], n_draws,
+                sample.max_rounds, sample.batch_galaxies, fallback).draws
         else:
             # the catalog's fallback task started its walkers from these resampled flow draws;
             # float64 chains do not depend on the other galaxies of their batch
             model = resources.fallback
-            flux, sigma = fluxes_from_mags(x[:, :5], x[:, 5:10])
-            start = stored_draws(weighed.take(weighed.samples, weighed.resampled)[me:me + 1], N_INIT_DRAWS)
-            draws = run_fallback(model, flux, sigma, x[:, 10], seeds=seeds[me:me + 1], init=start,
+            start = stored_draws(weighed.take(weighed.samples, weighed.resampled)[mine], N_INIT_DRAWS)
+            draws = run_fallback(model, flux[mine], sigma[mine], z[mine], seeds=seeds[mine], init=start,
                                  config=dataclasses.replace(fallback, n_keep=n_draws), batch_galaxies=1).samples
-    quantities = posterior_quantities(model, draws, x[:, 10])
+    quantities = posterior_quantities(model, draws, z[mine])
     stats = summarize_draws(quantities)[0]
     summaries = {f"{q}_{s}": float(stats[i, j]) for i, q in enumerate(QUANTITY_NAMES) for j, s in enumerate(STAT_NAMES)}
     same_n = n_draws == n_catalog

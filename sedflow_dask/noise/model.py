@@ -26,10 +26,10 @@ FORMAT_VERSION = 1
 DROP_RULES: tuple[str, ...] = ("mag_out_of_range", "negative_sigma", "nonpositive_noisy_flux")
 
 
-def count_drops(outcome: np.ndarray) -> dict[str, int]:
-    """Rows dropped per rule of :data:`DROP_RULES` from per-row outcome codes."""
-    counts = np.bincount(np.asarray(outcome, dtype=np.int64), minlength=len(DROP_RULES) + 1)
-    return {rule: int(counts[k + 1]) for k, rule in enumerate(DROP_RULES)}
+def count_drops(outcome: np.ndarray, rules: tuple[str, ...] = DROP_RULES) -> dict[str, int]:
+    """Rows dropped per rule of ``rules`` from per-row outcome codes (k > 0: ``rules[k - 1]``)."""
+    counts = np.bincount(np.asarray(outcome, dtype=np.int64), minlength=len(rules) + 1)
+    return {rule: int(counts[k + 1]) for k, rule in enumerate(rules)}
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # the public names for IDEs and type checkers (see sedflow_da
         systematic_resample,
         weigh_draws,
     )
+    from .inputs import INPUT_NAMES, flow_inputs
     from .sampling import PosteriorSamples, galaxy_seeds, galaxy_stream, sample_posteriors
 
 #: Public names and the submodules they live in, imported on first use (keeps `sedflow` quick to start).
@@ -26,6 +27,8 @@ _EXPORTS = {
     "architecture_of": ".flows",
     "base_to_theta": ".flows",
     "build_flow": ".flows",
+    "INPUT_NAMES": ".inputs",
+    "flow_inputs": ".inputs",
     "KHAT_LIMIT": ".importance",
     "ImportanceWeights": ".importance",
     "importance_weights": ".importance",

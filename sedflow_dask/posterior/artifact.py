@@ -19,10 +19,10 @@ import numpy as np
 import torch
 
 from ..files import file_sha256, read_json
-from ..photometry import MAG_COLUMNS, SIGMA_COLUMNS
 from ..prior import SEDPrior
 from ..sps.parameters import BOX_LOWER, BOX_NAMES, BOX_UPPER
-from .flows import N_THETA, N_X, build_flow
+from .flows import N_THETA, build_flow
+from .inputs import INPUT_KIND, INPUT_NAMES, N_INPUTS, standardize_inputs
 from .transforms import (
     THETA_TRANSFORMS,
     from_flow_space,
@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     from sbi.neural_nets.estimators import ConditionalDensityEstimator
 
 FORMAT = "sedflow_dask.posterior_model"
-FORMAT_VERSION = 1
-X_NAMES: tuple[str, ...] = (*MAG_COLUMNS, *SIGMA_COLUMNS, "z")
+FORMAT_VERSION = 2
+X_NAMES: tuple[str, ...] = INPUT_NAMES
 WEIGHTS = "weights.pt"
 MODEL_JSON = "model.json"
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "data" / "models" / "default"
@@ -49,7 +49,8 @@ class PosteriorModel:
     Attributes:
         estimator: the sbi density estimator (in standardised coordinates).
         theta_mean, theta_std: (11,) standardisation of θ in the flow's space.
-        x_mean, x_std: (11,) standardisation of x = (mag_ugriz, sigma_ugriz, z).
+        x_mean, x_std: (16,) standardisation of x (``posterior.inputs``: asinh magnitudes, log10 σ_f,
+            band mask, z), over present bands.
         meta: the ``model.json`` content.
         theta_transform: "none" (the flow models box coordinates), "logit" or "probit" (each
             box coordinate's logit or normal quantile; see :mod:`.transforms`).
@@ -75,7 +76,8 @@ class PosteriorModel:
         return str(self.meta.get("weights_sha256", ""))
 
     def standardize_x(self, x: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor((np.asarray(x, dtype=np.float64) - self.x_mean) / self.x_std, dtype=torch.float32)
+        """Inputs (G, 16) (``posterior.flow_inputs``) → the flow's float32 context; absent bands → 0."""
+        return torch.from_numpy(standardize_inputs(x, self.x_mean, self.x_std))
 
     def standardize_theta(self, theta_box: np.ndarray) -> torch.Tensor:
         """Box coordinates → the flow's standardised coordinates."""
@@ -116,7 +118,7 @@ class PosteriorModel:
         os.replace(tmp, directory / WEIGHTS)
         self.meta.update({
             "format": FORMAT, "format_version": FORMAT_VERSION,
-            "theta_names": list(BOX_NAMES), "x_names": list(X_NAMES),
+            "theta_names": list(BOX_NAMES), "x_names": list(X_NAMES), "x_kind": INPUT_KIND,
             "standardization": {"theta_transform": self.theta_transform,
                                 "theta_mean": self.theta_mean.tolist(), "theta_std": self.theta_std.tolist(),
                                 "x_mean": self.x_mean.tolist(), "x_std": self.x_std.tolist()},
@@ -153,7 +155,7 @@ def load_posterior_model(directory: str | Path | None = None) -> PosteriorModel:
             arr = np.asarray(std[key], dtype=np.float64)
         except (KeyError, TypeError, ValueError):
             raise ValueError(f"{json_path}: field 'standardization.{key}' missing or not numeric") from None
-        if arr.shape != ((N_THETA,) if key.startswith("theta") else (N_X,)) or not np.all(np.isfinite(arr)):
+        if arr.shape != ((N_THETA,) if key.startswith("theta") else (N_INPUTS,)) or not np.all(np.isfinite(arr)):
             raise ValueError(f"{json_path}: field 'standardization.{key}' has shape {arr.shape} or non-finite values")
         if key.endswith("std") and np.any(arr <= 0):
             raise ValueError(f"{json_path}: field 'standardization.{key}' must be positive")

@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..config import TrainingConfig
+from .inputs import N_INPUTS
 
 if TYPE_CHECKING:
     from sbi.neural_nets.estimators import ConditionalDensityEstimator
 
 N_THETA = 11
-N_X = 11
+N_X = N_INPUTS
 
 
 def architecture_of(config: TrainingConfig) -> dict[str, Any]:

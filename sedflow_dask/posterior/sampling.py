@@ -21,6 +21,7 @@ import torch
 from ..runtime import single_threaded_torch
 from .artifact import PosteriorModel
 from .flows import base_to_theta
+from .inputs import check_inputs
 
 
 def galaxy_seeds(seed: int, ids) -> np.ndarray:
@@ -74,7 +75,7 @@ class PosteriorSamples:
 def sample_posteriors(model: PosteriorModel, x, n_samples: int, *, seed: int | None = None,
                       ids=None, seeds=None, max_rounds: int = 10, batch_galaxies: int = 64,
                       threads: int | None = None, log_density: bool = False) -> PosteriorSamples:
-    """Draw ``n_samples`` posterior samples for each row of ``x`` (G, 11) = (mag_ugriz, σ_ugriz, z).
+    """Draw ``n_samples`` posterior samples for each row of ``x`` (G, 16) (:func:`.inputs.flow_inputs`).
 
     Give per-galaxy ``seeds`` (uint64), or a run ``seed`` and galaxy ``ids`` (default 0..G-1).
     Returns (G, n_samples, 11) box-space draws (NaN where ``max_rounds`` × n_samples proposals
@@ -84,13 +85,7 @@ def sample_posteriors(model: PosteriorModel, x, n_samples: int, *, seed: int | N
     single-threaded torch. ``log_density``: also return each draw's log q(θ_box | x), computed in
     the same pass through the flow (the importance weights' proposal density).
     """
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 2 or x.shape[1] != 11:
-        raise ValueError(f"x must have shape (G, 11) = (mag_ugriz, sigma_ugriz, z); got {x.shape}")
-    bad = ~np.all(np.isfinite(x), axis=1)
-    if bad.any():
-        raise ValueError(f"x row {int(np.argmax(bad))} is not finite ({int(bad.sum())} rows): "
-                         f"route bad inputs around the sampler")
+    x = check_inputs(x)
     if n_samples < 1 or max_rounds < 1 or batch_galaxies < 1:
         raise ValueError("n_samples, max_rounds and batch_galaxies must be >= 1")
     g_total = x.shape[0]

@@ -18,14 +18,18 @@ import pyarrow.parquet as pq
 
 from ..files import read_json, write_json_atomic
 from ..parquet import read_sedflow_metadata, with_sedflow_metadata, write_table_atomic
-from ..photometry import COLOUR_NAMES, FLUX_COLUMNS, MAG_COLUMNS, SIGMA_COLUMNS
+from ..photometry import BANDS, COLOUR_NAMES, FLUX_COLUMNS
 from ..sps.parameters import N_BOX, PHYSICAL_NAMES
 from .core import SimulatedChunk
 
 THETA_COLUMNS: tuple[str, ...] = tuple(f"theta_{i}" for i in range(N_BOX))
-FLOAT_COLUMNS: tuple[str, ...] = (*THETA_COLUMNS, *PHYSICAL_NAMES, "z", *MAG_COLUMNS, *SIGMA_COLUMNS, *FLUX_COLUMNS)
+#: Observed fluxes and their 1σ errors [nmgy] (NaN in absent bands); ``flux_*`` are noiseless.
+FLUX_OBS_COLUMNS: tuple[str, ...] = tuple(f"flux_obs_{b}" for b in BANDS)
+FLUX_ERR_COLUMNS: tuple[str, ...] = tuple(f"flux_err_{b}" for b in BANDS)
+FLOAT_COLUMNS: tuple[str, ...] = (*THETA_COLUMNS, *PHYSICAL_NAMES, "z", *FLUX_OBS_COLUMNS, *FLUX_ERR_COLUMNS,
+                                  *FLUX_COLUMNS)
 SCHEMA = pa.schema([pa.field(c, pa.float32()) for c in FLOAT_COLUMNS]
-                   + [pa.field("chunk", pa.int32()), pa.field("row", pa.int64())])
+                   + [pa.field("bands_used", pa.uint8()), pa.field("chunk", pa.int32()), pa.field("row", pa.int64())])
 MANIFEST = "manifest.json"
 COMMON_METADATA = "_common_metadata"
 DEFAULT_QUANTILES_PATH = Path(__file__).resolve().parent.parent / "data" / "training" / "colour_quantiles.json"
@@ -37,10 +41,11 @@ def part_path(out: str | Path, chunk: int) -> Path:
 
 def chunk_table(sim: SimulatedChunk) -> pa.Table:
     """The chunk's kept rows as an Arrow table with the training-set schema."""
-    blocks = (sim.theta_box, sim.theta, sim.z[:, None], sim.mag, sim.sigma, sim.flux_true)
+    blocks = (sim.theta_box, sim.theta, sim.z[:, None], sim.flux_obs, sim.flux_err, sim.flux_true)
     values = np.concatenate(blocks, axis=1).astype(np.float32)
     arrays = [pa.array(values[:, j]) for j in range(values.shape[1])]
-    arrays += [pa.array(np.full(sim.n_kept, sim.chunk, dtype=np.int32)), pa.array(sim.row)]
+    arrays += [pa.array(sim.bands_used.astype(np.uint8)), pa.array(np.full(sim.n_kept, sim.chunk, dtype=np.int32)),
+               pa.array(sim.row)]
     return pa.Table.from_arrays(arrays, schema=SCHEMA)
 
 
@@ -86,8 +91,15 @@ def read_training_set(path: str | Path, columns: list[str] | None = None) -> pa.
     return pads.dataset([str(f) for f in files], format="parquet", schema=SCHEMA).to_table(columns=columns)
 
 
+def stored_true_mags(table: pa.Table) -> np.ndarray:
+    """(N, 5) AB magnitudes of a training table's noiseless fluxes as stored (float32)."""
+    from ..photometry import flux_to_mag
+
+    return flux_to_mag(np.column_stack([table[c].to_numpy() for c in FLUX_COLUMNS]))
+
+
 def training_colour_quantiles(path: str | Path | None = None) -> np.ndarray:
-    """(10,) the training set's low colour quantiles, in ``photometry.COLOUR_PAIRS`` order.
+    """(10,) the training set's low quantiles of noiseless colours [mag], in ``photometry.COLOUR_PAIRS`` order.
 
     ``path`` is a training-set directory (its summary) or a JSON file holding
     ``colour_quantiles``; None gives the quantiles of the default simulation shipped with the

@@ -22,9 +22,10 @@ import pyarrow.parquet as pq
 
 from .. import __version__
 from ..config import Config, SPSConfig
-from ..noise.model import DROP_RULES, NoiseModel, count_drops, load_noise_model
+from ..noise.model import count_drops
+from ..noise.proposal import DROP_RULES, NoiseProposal, resolve_proposal
 from ..parquet import read_sedflow_metadata
-from ..photometry import COLOUR_NAMES, MAG_COLUMNS
+from ..photometry import COLOUR_NAMES
 from ..prior import SEDPrior
 from ..sps.ssp_table import load_ssp_table
 from .core import (
@@ -35,10 +36,19 @@ from .core import (
     quantile_rank_count,
     simulate_photometry,
 )
-from .io import COMMON_METADATA, MANIFEST, chunk_table, part_path, write_chunk, write_summary
+from .io import (
+    COMMON_METADATA,
+    FLUX_COLUMNS,
+    MANIFEST,
+    chunk_table,
+    part_path,
+    stored_true_mags,
+    write_chunk,
+    write_summary,
+)
 
 FORMAT = "sedflow_dask.training_set"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -51,7 +61,7 @@ class SimulationPlan:
     chunk_rows: int
     colour_quantile: float
     prior: SEDPrior
-    noise: NoiseModel
+    proposal: NoiseProposal
     sps: SPSConfig
     ssp_sha256: str
     fingerprint: dict[str, Any] = field(default_factory=dict)
@@ -68,6 +78,7 @@ class ChunkResult:
     n_kept: int
     drop_counts: dict[str, int]
     lowest: np.ndarray
+    n_colours: np.ndarray  # (10,) defined values of each colour (both bands present)
     outcome: np.ndarray | None  # per-draw outcome codes; None when the chunk was reused
 
 
@@ -102,36 +113,36 @@ def simulate_chunk_task(plan: SimulationPlan, chunk: int) -> ChunkResult:
     """Simulate and write one chunk (or reuse its file from an earlier run); runs on a worker."""
     meta = _reusable(plan, chunk)
     if meta is not None:
-        mags = pq.read_table(part_path(plan.out, chunk), columns=list(MAG_COLUMNS)).to_pandas().to_numpy()
+        table = pq.read_table(part_path(plan.out, chunk), columns=list(FLUX_COLUMNS))
         return ChunkResult(chunk, meta["chunk_n_drawn"], meta["chunk_n_kept"], meta["chunk_drop_counts"],
-                           lowest_colours(mags, plan.k_lowest), None)
-    sim = simulate_photometry(worker_model(plan.sps), plan.noise, plan.prior, plan.chunk_rows,
+                           *lowest_colours(stored_true_mags(table), plan.k_lowest), None)
+    sim = simulate_photometry(worker_model(plan.sps), plan.proposal, plan.prior, plan.chunk_rows,
                               chunk_rng(plan.seed, chunk), chunk=chunk, row_offset=chunk * plan.chunk_rows)
     table = chunk_table(sim)
     write_chunk(table, plan.out, chunk, _chunk_metadata(plan, chunk, sim.n_drawn, sim.n_kept, sim.drop_counts))
-    # Colours of the values as stored (float32), which is what training reads.
-    mags = np.column_stack([table[c].to_numpy() for c in MAG_COLUMNS])
-    return ChunkResult(chunk, sim.n_drawn, sim.n_kept, sim.drop_counts, lowest_colours(mags, plan.k_lowest),
-                       sim.draw_outcome)
+    # The support's colour range is the model's: noiseless colours, as stored (float32).
+    return ChunkResult(chunk, sim.n_drawn, sim.n_kept, sim.drop_counts,
+                       *lowest_colours(stored_true_mags(table), plan.k_lowest), sim.draw_outcome)
 
 
 def truncate_chunk_task(plan: SimulationPlan, chunk: int, n_keep: int, outcome: np.ndarray | None) -> ChunkResult:
     """Cut a chunk's file to its first ``n_keep`` rows (re-simulating it if its outcomes are unknown)."""
     if outcome is None:
-        outcome = simulate_photometry(worker_model(plan.sps), plan.noise, plan.prior, plan.chunk_rows,
+        outcome = simulate_photometry(worker_model(plan.sps), plan.proposal, plan.prior, plan.chunk_rows,
                                       chunk_rng(plan.seed, chunk)).draw_outcome
     table = pq.read_table(part_path(plan.out, chunk)).slice(0, n_keep)
     n_drawn = draws_for_kept(outcome, n_keep)
-    drops = count_drops(outcome[:n_drawn])
+    drops = count_drops(outcome[:n_drawn], DROP_RULES)
     write_chunk(table, plan.out, chunk, _chunk_metadata(plan, chunk, n_drawn, n_keep, drops, truncated=True))
-    mags = np.column_stack([table[c].to_numpy() for c in MAG_COLUMNS])
-    return ChunkResult(chunk, n_drawn, n_keep, drops, lowest_colours(mags, plan.k_lowest), None)
+    return ChunkResult(chunk, n_drawn, n_keep, drops, *lowest_colours(stored_true_mags(table), plan.k_lowest),
+                       None)
 
 
 def make_plan(config: Config, out: str | Path, n: int | None = None) -> SimulationPlan:
-    """Resolve the configuration into a plan (loads the noise model and the SSP table's hash)."""
+    """Resolve the configuration into a plan (loads the noise proposal and the SSP table's hash)."""
     sim = config.simulate
-    noise = load_noise_model(config.noise.model)
+    proposal = resolve_proposal(config.noise.proposal, config.noise.model)
+    noise = proposal.noise_model
     prior = SEDPrior.from_config(sim)
     ssp_sha256 = load_ssp_table().sha256
     fingerprint = {
@@ -145,10 +156,12 @@ def make_plan(config: Config, out: str | Path, n: int | None = None) -> Simulati
         "ssp_sha256": ssp_sha256,
         "noise_sha256": noise.sha256(),
         "noise_provenance": noise.provenance,
+        "proposal_sha256": proposal.sha256(),
+        "proposal": {k: v for k, v in proposal.to_dict().items() if k != "noise_model"},
     }
     return SimulationPlan(out=str(Path(out).resolve()), seed=config.seed, n=sim.n if n is None else n,
                           chunk_rows=sim.chunk_rows, colour_quantile=sim.colour_quantile, prior=prior,
-                          noise=noise, sps=config.sps, ssp_sha256=ssp_sha256, fingerprint=fingerprint)
+                          proposal=proposal, sps=config.sps, ssp_sha256=ssp_sha256, fingerprint=fingerprint)
 
 
 def _check_existing(plan: SimulationPlan, overwrite: bool) -> dict[str, Any] | None:
@@ -210,7 +223,8 @@ def simulate_training_set(config: Config, out: str | Path, client=None, *, n: in
     _remove_stale_parts(Path(plan.out), k_needed)
 
     drops = {rule: sum(r.drop_counts.get(rule, 0) for r in used) for rule in DROP_RULES}
-    quantiles = colour_quantiles([r.lowest for r in used], plan.n, plan.colour_quantile)
+    n_colours = np.sum([r.n_colours for r in used], axis=0)
+    quantiles = colour_quantiles([r.lowest for r in used], n_colours, plan.colour_quantile)
     summary = {
         **plan.fingerprint,
         "n_kept": plan.n,

@@ -10,13 +10,21 @@ from typing import Any
 import numpy as np
 
 from ..files import file_sha256
-from ..posterior.artifact import X_NAMES
-from ..simulate.io import THETA_COLUMNS, part_files, read_training_set, training_set_metadata
+from ..posterior.inputs import flow_inputs
+from ..simulate.io import (
+    FLUX_ERR_COLUMNS,
+    FLUX_OBS_COLUMNS,
+    THETA_COLUMNS,
+    part_files,
+    read_training_set,
+    training_set_metadata,
+)
 
 
 @dataclass(frozen=True)
 class TrainingData:
-    """θ_box (N, 11) and x (N, 11) as float32, with the set's summary and data hash."""
+    """θ_box (N, 11) float32 and flow inputs x (N, 16) float64 (NaN in absent bands), with the
+    set's summary and data hash."""
 
     theta: np.ndarray
     x: np.ndarray
@@ -41,9 +49,13 @@ def training_set_sha256(path: str | Path) -> str:
 def load_training_data(path: str | Path) -> TrainingData:
     """Read a complete training set (``sedflow simulate`` output)."""
     summary = training_set_metadata(path)
-    table = read_training_set(path, columns=[*THETA_COLUMNS, *X_NAMES])
+    table = read_training_set(path, columns=[*THETA_COLUMNS, *FLUX_OBS_COLUMNS, *FLUX_ERR_COLUMNS, "z"])
     theta = np.column_stack([table[c].to_numpy() for c in THETA_COLUMNS]).astype(np.float32)
-    x = np.column_stack([table[c].to_numpy() for c in X_NAMES]).astype(np.float32)
+
+    def block(columns) -> np.ndarray:
+        return np.column_stack([table[c].to_numpy(zero_copy_only=False) for c in columns]).astype(np.float64)
+
+    x = flow_inputs(block(FLUX_OBS_COLUMNS), block(FLUX_ERR_COLUMNS), table["z"].to_numpy())
     return TrainingData(theta=theta, x=x, summary=summary, path=str(Path(path).resolve()),
                         sha256=training_set_sha256(path))
 

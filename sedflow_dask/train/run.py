@@ -15,6 +15,7 @@ from .. import __version__
 from ..config import Config
 from ..posterior.artifact import PosteriorModel
 from ..posterior.flows import architecture_of, build_flow
+from ..posterior.inputs import input_statistics, standardize_inputs
 from ..posterior.transforms import to_flow_space
 from ..sps.parameters import BOX_LOWER, BOX_UPPER
 from .data import load_training_data, split_indices, standardization
@@ -36,10 +37,10 @@ def train_posterior(config: Config, training_set: str | Path, out: str | Path, *
     train_idx, val_idx = split_indices(len(data.theta), tc.validation_fraction, config.seed)
     theta_flow = to_flow_space(data.theta, tc.theta_transform, BOX_LOWER, BOX_UPPER)
     theta_mean, theta_std = standardization(theta_flow[train_idx])
-    x_mean, x_std = standardization(data.x[train_idx])
+    x_mean, x_std = input_statistics(data.x[train_idx])
     theta_t = torch.as_tensor((theta_flow - theta_mean) / theta_std, dtype=torch.float32)
     del theta_flow
-    x_t = torch.as_tensor((data.x - x_mean) / x_std, dtype=torch.float32)
+    x_t = torch.from_numpy(standardize_inputs(data.x, x_mean, x_std))
     arch = architecture_of(tc)
     estimator = build_flow(arch)
     fingerprint = {"training_set_sha256": data.sha256, "architecture": arch, "seed": config.seed,
@@ -65,6 +66,8 @@ def train_posterior(config: Config, training_set: str | Path, out: str | Path, *
                          "n_drawn": summary["n_drawn"], "seed": summary["seed"]},
         "ssp_sha256": summary["ssp_sha256"],
         "noise_sha256": summary["noise_sha256"],
+        "proposal_sha256": summary["proposal_sha256"],
+        "proposal": summary["proposal"],
         "sps": summary["sps"],
         "colour_quantile": summary["colour_quantile"],
         "colour_quantiles": summary["colour_quantiles"],
