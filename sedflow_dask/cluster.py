@@ -46,8 +46,11 @@ class WorkerSetup(WorkerPlugin):
 
 def add_cluster_args(p: argparse.ArgumentParser, *, workers: bool = True) -> None:
     """The cluster options every Dask-using subcommand shares."""
-    p.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler, e.g. tcp://HOST:8786 "
+    p.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler, e.g. tls://HOST:8786 "
                                                           "(default: start a LocalCluster of worker processes)")
+    p.add_argument("--tls-dir", metavar="DIR", default=None,
+                   help="certificates of a tls:// scheduler (default: cluster.tls_dir, else $SEDFLOW_TLS_DIR, "
+                        "else ~/.sedflow/tls, where `sedflow cluster` writes them)")
     if workers:
         p.add_argument("--workers", type=int, default=None,
                        help="LocalCluster worker processes (default: cluster.n_workers, else one per core)")
@@ -60,6 +63,8 @@ def cluster_from_args(args: argparse.Namespace, config: ClusterConfig) -> Cluste
     changes: dict[str, Any] = {}
     if getattr(args, "scheduler", None):
         changes["scheduler"] = args.scheduler
+    if getattr(args, "tls_dir", None):
+        changes["tls_dir"] = args.tls_dir
     workers = getattr(args, "workers", None)
     if workers is not None:
         if workers < 1:
@@ -82,8 +87,11 @@ def dask_client(config: ClusterConfig | None = None, *, stream: TextIO | None = 
     cluster = None
     try:
         if config.scheduler:
+            from .deploy.tls import client_security
+
+            security = client_security(config.scheduler, config.tls_dir)
             try:
-                client = Client(config.scheduler, timeout="20s")
+                client = Client(config.scheduler, timeout="20s", security=security)
             except OSError as exc:
                 raise ValueError(f"cannot reach the Dask scheduler at {config.scheduler}: {exc}") from None
         else:

@@ -114,6 +114,8 @@ class ClusterConfig:
         threads_per_worker: threads per worker process; torch in a worker uses as many.
         memory_limit: per-worker memory limit of the LocalCluster ("auto" splits the RAM).
         dashboard_address: where the LocalCluster serves its dashboard (":0" picks a free port).
+        tls_dir: the certificate directory of a ``tls://`` scheduler (see
+            :mod:`sedflow_dask.deploy.tls`); None: ``$SEDFLOW_TLS_DIR``, else ``~/.sedflow/tls``.
     """
 
     scheduler: str | None = None
@@ -121,6 +123,7 @@ class ClusterConfig:
     threads_per_worker: int = 1
     memory_limit: str = "auto"
     dashboard_address: str = ":8787"
+    tls_dir: str | None = None
 
     def __post_init__(self) -> None:
         if self.n_workers is not None and self.n_workers < 1 or self.threads_per_worker < 1:

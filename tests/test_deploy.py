@@ -29,17 +29,25 @@ import sedflow_dask
 from sedflow_dask.cli import build_parser, main
 from sedflow_dask.deploy import (
     K8S_MANIFEST,
+    K8S_TLS_SECRET,
     SLURM_PRESET,
     SlurmPreset,
     customize_k8s_manifest,
     image_reference,
     k8s_manifest,
+    k8s_uses_tls,
     load_slurm_preset,
     parse_walltime,
     slurm_cluster,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _private_tls_dir(tmp_path, monkeypatch):
+    """The SLURM cluster's certificates go to a test directory, not to ~/.sedflow/tls."""
+    monkeypatch.setenv("SEDFLOW_TLS_DIR", str(tmp_path / "tls"))
 
 
 def _free_port() -> int:
@@ -81,7 +89,7 @@ def test_pins_are_the_installed_versions():
         assert importlib.metadata.version(name) == pins[name], name
 
 
-def test_slurm_job_script_has_resources_lifetime_and_stagger():
+def test_slurm_job_script_has_resources_lifetime_and_stagger(tmp_path):
     from dask_jobqueue.slurm import slurm_format_bytes_ceil
 
     preset = load_slurm_preset()
@@ -95,6 +103,13 @@ def test_slurm_job_script_has_resources_lifetime_and_stagger():
     assert words[words.index("--lifetime") + 1] == preset.lifetime
     assert words[words.index("--lifetime-stagger") + 1] == preset.lifetime_stagger
     assert "--lifetime-restart" not in words
+    # TLS by default: the workers reach the scheduler over tls:// with the certificate directory's files
+    tls = tmp_path / "tls"
+    assert cluster.scheduler_address.startswith("tls://")
+    assert words[words.index("--protocol") + 1] == "tls://"
+    for flag, name in (("--tls-ca-file", "ca.pem"), ("--tls-cert", "cert.pem"), ("--tls-key", "key.pem")):
+        assert words[words.index(flag) + 1] == str(tls / name)
+    assert f"export DASK_DISTRIBUTED__SCHEDULER__DASHBOARD__TLS__KEY={tls / 'key.pem'}\n" in script
     assert f"#SBATCH --cpus-per-task={preset.cores}\n" in script
     assert f"#SBATCH --mem={slurm_format_bytes_ceil(parse_bytes(preset.memory))}\n" in script
     assert f"#SBATCH -t {preset.walltime}\n" in script
@@ -106,7 +121,7 @@ def test_slurm_job_script_has_resources_lifetime_and_stagger():
 
 
 def test_a_worker_from_the_job_script_joins_with_its_lifetime(tmp_path):
-    """Run the generated job script (its #SBATCH lines are comments to bash) against the scheduler."""
+    """Run the generated job script (its #SBATCH lines are comments to bash) against the TLS scheduler."""
     preset = SlurmPreset(cores=1, processes=1, memory="1GB", walltime="00:30:00", lifetime="20m",
                          lifetime_stagger="1m", local_directory=str(tmp_path / "scratch"))
     cluster = slurm_cluster(preset, dashboard_address=":0")
@@ -121,6 +136,7 @@ def test_a_worker_from_the_job_script_joins_with_its_lifetime(tmp_path):
             lifetimes = client.run(lambda dask_worker: dask_worker.lifetime)
         assert len(lifetimes) == 1
         assert all(19 * 60 <= t <= 21 * 60 for t in lifetimes.values()), lifetimes
+        assert all(address.startswith("tls://") for address in lifetimes)
     finally:
         if worker is not None:
             _stop([worker])
@@ -164,7 +180,16 @@ def test_cluster_slurm_dry_run_prints_the_job_script(capsys):
     assert main(["cluster", "slurm", "--dry-run", "--jobs", "2"]) == 0
     out, err = capsys.readouterr()
     assert "#SBATCH -t 04:00:00" in out and "--lifetime-stagger 10m" in out
+    assert "--protocol tls://" in out and "--tls-key" in out
     assert "would submit 2 jobs" in err
+
+
+def test_cluster_slurm_insecure_is_loudly_warned(tmp_path, capsys):
+    assert main(["cluster", "slurm", "--dry-run", "--insecure"]) == 0
+    out, err = capsys.readouterr()
+    assert "--tls" not in out and "--protocol" not in out
+    assert "INSECURE: the SLURM cluster's scheduler listens WITHOUT TLS" in err
+    assert not (tmp_path / "tls").exists()
 
 
 @pytest.mark.skipif(shutil.which("sbatch") is not None, reason="sbatch is on PATH: this would submit jobs")
@@ -219,14 +244,58 @@ def test_cluster_k8s_writes_the_checked_manifest(tmp_path, capsys):
     assert written["metadata"]["name"] == "demo" and written["spec"]["worker"]["replicas"] == 3
     assert written["spec"]["scheduler"]["service"]["selector"]["dask.org/cluster-name"] == "demo"
     assert k8s_manifest(out)   # still valid
+    assert written["spec"]["worker"]["spec"]["containers"][0]["args"][2] == "tls://demo-scheduler:8786"
     err = capsys.readouterr().err
     assert f"kubectl apply -f {out}" in err and "svc/demo-scheduler" in err
+    tls = tmp_path / "tls"
+    assert f"create secret generic {K8S_TLS_SECRET} --from-file=ca.pem={tls / 'ca.pem'}" in err
+    assert "--scheduler tls://localhost:8786 " in err
 
 
 @pytest.mark.skipif(importlib.util.find_spec("dask_kubernetes") is not None, reason="dask-kubernetes installed")
 def test_cluster_k8s_apply_without_dask_kubernetes_is_a_clear_error(capsys):
-    assert main(["cluster", "k8s", "--apply"]) == 2
+    assert main(["cluster", "k8s", "--apply", "--insecure"]) == 2
     assert "needs dask-kubernetes" in capsys.readouterr().err
+
+
+def test_cluster_k8s_apply_refuses_the_tls_manifest(capsys):
+    assert main(["cluster", "k8s", "--apply"]) == 2
+    assert "does not hold the cluster's certificates" in capsys.readouterr().err
+
+
+def test_k8s_manifest_uses_tls_from_the_secret():
+    m = k8s_manifest()
+    assert k8s_uses_tls(m)
+    for role in ("scheduler", "worker"):
+        pod = m["spec"][role]["spec"]
+        (volume,) = [v for v in pod["volumes"] if "secret" in v]
+        assert volume["secret"]["secretName"] == K8S_TLS_SECRET and volume["secret"]["defaultMode"] == 0o400
+        container = pod["containers"][0]
+        mount = next(v for v in container["volumeMounts"] if v["name"] == volume["name"])
+        args = container["args"]
+        for flag in ("--tls-ca-file", "--tls-cert", "--tls-key"):
+            assert args[args.index(flag) + 1].startswith(mount["mountPath"] + "/")
+        assert {e["name"] for e in container["env"]} >= {"DASK_DISTRIBUTED__SCHEDULER__DASHBOARD__TLS__CERT",
+                                                          "DASK_DISTRIBUTED__SCHEDULER__DASHBOARD__TLS__KEY"}
+    probes = [c[p] for c in m["spec"]["scheduler"]["spec"]["containers"] for p in ("readinessProbe", "livenessProbe")]
+    assert all(p["httpGet"]["scheme"] == "HTTPS" for p in probes)
+    worker_args = m["spec"]["worker"]["spec"]["containers"][0]["args"]
+    assert worker_args[2] == f"tls://{m['metadata']['name']}-scheduler:8786"
+
+
+def test_k8s_insecure_strips_tls_and_a_plain_manifest_needs_insecure(tmp_path, capsys):
+    plain = customize_k8s_manifest(k8s_manifest(), name="open", insecure=True)
+    assert not k8s_uses_tls(plain)
+    text = yaml.safe_dump(plain)
+    assert "tls" not in text.lower() and "https" not in text.lower()
+    assert plain["spec"]["worker"]["spec"]["containers"][0]["args"][2] == "tcp://open-scheduler:8786"
+    path = tmp_path / "plain.yaml"
+    path.write_text(text)
+    assert main(["cluster", "k8s", "--manifest", str(path), "--out", str(tmp_path / "out.yaml")]) == 2
+    assert "without TLS" in capsys.readouterr().err
+    assert main(["cluster", "k8s", "--manifest", str(path), "--insecure", "--out", str(tmp_path / "out.yaml")]) == 0
+    err = capsys.readouterr().err
+    assert "INSECURE" in err and "--scheduler tcp://localhost:8786" in err
 
 
 def test_dockerfile_pins_python_torch_and_constraints():

@@ -12,11 +12,13 @@ from typing import Any
 __all__ = [
     "IMAGE_REPOSITORY",
     "K8S_MANIFEST",
+    "K8S_TLS_SECRET",
     "SLURM_PRESET",
     "SlurmPreset",
     "customize_k8s_manifest",
     "image_reference",
     "k8s_manifest",
+    "k8s_uses_tls",
     "load_slurm_preset",
     "parse_walltime",
     "slurm_cluster",

@@ -11,6 +11,8 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -30,6 +32,12 @@ def register(sub) -> None:
                        help="stop after this many seconds (default: run until Ctrl-C)")
         p.add_argument("--address-file", metavar="FILE",
                        help="also write the scheduler address to FILE (for scripts: --scheduler $(cat FILE))")
+        p.add_argument("--tls-dir", metavar="DIR", default=None,
+                       help="private (0700) directory of the cluster's TLS certificate and key, created when missing "
+                            "(default: cluster.tls_dir, else $SEDFLOW_TLS_DIR, else ~/.sedflow/tls); clients and "
+                            "workers read it")
+        p.add_argument("--insecure", action="store_true",
+                       help="listen WITHOUT TLS: anyone who reaches the port can run code as you (loudly warned)")
 
     local = kinds.add_parser("local", help="a LocalCluster of worker processes on this machine",
                              description="A LocalCluster of worker processes (cluster.* in the config: n_workers, "
@@ -40,7 +48,10 @@ def register(sub) -> None:
     local.add_argument("--threads", type=int, default=None,
                        help="threads per worker (default: cluster.threads_per_worker)")
     local.add_argument("--host", default=None,
-                       help="interface the scheduler listens on (default: localhost; 0.0.0.0 for other machines)")
+                       help="interface the scheduler listens on (default: localhost; 0.0.0.0 for other machines, "
+                            "which turns TLS on)")
+    local.add_argument("--tls", action="store_true",
+                       help="TLS on loopback too (other users of this machine can reach localhost ports)")
     local.add_argument("--port", type=int, default=8786, help="scheduler port (default 8786; 0 picks a free one)")
     local.set_defaults(func=cmd_cluster_local)
 
@@ -84,11 +95,48 @@ def _check_duration(args: argparse.Namespace) -> None:
         raise ValueError(f"--for must be >= 0 seconds; got {args.duration}")
 
 
-def _announce(address: str, dashboard: str | None, args: argparse.Namespace, detail: str) -> None:
+def _tls_dir(args: argparse.Namespace, config) -> Path | None:
+    """The certificate directory when the cluster uses TLS (created, checked), else None (warned)."""
+    from .tls import ensure_tls_dir
+
+    if args.insecure:
+        return None
+    return ensure_tls_dir(args.tls_dir or config.cluster.tls_dir)
+
+
+@contextmanager
+def _https_dashboards(tls_dir: Path | None) -> Iterator[None]:
+    """Serve the dashboards over HTTPS with the cluster's certificate while the cluster starts and runs.
+
+    The scheduler and the nannies read Dask's configuration when they start (and a nanny hands
+    it to each worker process it starts, restarts included), so it stays set for the whole run.
+    """
+    if tls_dir is None:
+        yield
+        return
+    import dask
+
+    from .tls import dashboard_tls_config
+
+    with dask.config.set(dashboard_tls_config(tls_dir)):
+        yield
+
+
+def _tls_option(tls_dir: Path | None) -> str:
+    """The ``--tls-dir`` a client needs for ``tls_dir`` (none for the default directory)."""
+    from .tls import default_tls_dir
+
+    return "" if tls_dir is None or tls_dir == default_tls_dir().absolute() else f" --tls-dir {tls_dir}"
+
+
+def _announce(address: str, dashboard: str | None, args: argparse.Namespace, detail: str,
+              tls_dir: Path | None = None) -> None:
     print(f"scheduler {address}")
     print(f"dashboard {dashboard or '(none)'}")
     print(detail)
-    print(f"use it:    sedflow simulate --n 20000 --out training --scheduler {address}")
+    if tls_dir is not None:
+        print(f"tls       certificates in {tls_dir} (clients and workers need to read it)")
+    print(f"use it:    sedflow simulate --n 20000 --out training --scheduler {address}{_tls_option(tls_dir)}")
     if args.address_file:
         path = Path(args.address_file)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -131,19 +179,34 @@ def cmd_cluster_local(args: argparse.Namespace, config) -> int:
         raise ValueError("--workers and --threads must be >= 1")
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port {args.port}: expected 0..65535")
-    try:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True,
-                               memory_limit=c.memory_limit, dashboard_address=c.dashboard_address,
-                               host=args.host, scheduler_port=args.port)
-    except OSError as exc:
-        raise ValueError(f"cannot start the scheduler on port {args.port} ({exc}); --port 0 picks a free one") from None
-    try:
-        n = len(cluster.scheduler_info["workers"])
-        _announce(cluster.scheduler_address, cluster.dashboard_link, args,
-                  f"workers   {n} processes x {threads} threads (LocalCluster)")
-        _wait(args.duration)
-    finally:
-        cluster.close()
+    if args.tls and args.insecure:
+        raise ValueError("--tls and --insecure contradict each other")
+    from .tls import is_loopback, tls_security, warn_insecure
+
+    # Loopback stays plain unless asked (--tls): the default single-user workflow keeps tcp://127.0.0.1.
+    tls_dir = _tls_dir(args, config) if args.tls or not (is_loopback(args.host) or args.insecure) else None
+    if args.insecure and not is_loopback(args.host):
+        warn_insecure(f"sedflow cluster local --host {args.host}")
+    tls = {} if tls_dir is None else {"security": tls_security(tls_dir), "protocol": "tls://"}
+    dashboard = c.dashboard_address
+    if tls_dir is None and is_loopback(args.host) and dashboard.startswith(":"):
+        # a plain-HTTP dashboard stays on loopback with its scheduler (":8787" means every interface)
+        dashboard = "127.0.0.1" + dashboard
+    with _https_dashboards(tls_dir):
+        try:
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True,
+                                   memory_limit=c.memory_limit, dashboard_address=dashboard,
+                                   host=args.host, scheduler_port=args.port, **tls)
+        except OSError as exc:
+            raise ValueError(f"cannot start the scheduler on port {args.port} ({exc}); --port 0 picks a free "
+                             f"one") from None
+        try:
+            n = len(cluster.scheduler_info["workers"])
+            _announce(cluster.scheduler_address, cluster.dashboard_link, args,
+                      f"workers   {n} processes x {threads} threads (LocalCluster)", tls_dir)
+            _wait(args.duration)
+        finally:
+            cluster.close()
     return 0
 
 
@@ -159,8 +222,9 @@ def cmd_cluster_slurm(args: argparse.Namespace, config) -> int:
         print("sedflow cluster slurm: sbatch is not on PATH (not a SLURM login node?): DRY RUN — printing the job "
               "script, submitting nothing", file=sys.stderr, flush=True)
         dry = True
+    tls_dir = _tls_dir(args, config)
     # a dry run's throwaway scheduler takes any free dashboard port
-    cluster = slurm_cluster(preset, dashboard_address=":0" if dry else None)
+    cluster = slurm_cluster(preset, dashboard_address=":0" if dry else None, tls_dir=tls_dir, insecure=args.insecure)
     try:
         shape = (f"{preset.jobs} jobs x {preset.processes} workers x {preset.threads_per_worker} threads "
                  f"({preset.cores} cores, {preset.memory}, walltime {preset.walltime}, worker lifetime "
@@ -172,7 +236,7 @@ def cmd_cluster_slurm(args: argparse.Namespace, config) -> int:
             print(f"dry run: would submit {shape}", file=sys.stderr)
             return 0
         cluster.adapt(minimum_jobs=preset.jobs, maximum_jobs=preset.jobs)
-        _announce(cluster.scheduler_address, cluster.dashboard_link, args, f"workers   {shape}, submitted")
+        _announce(cluster.scheduler_address, cluster.dashboard_link, args, f"workers   {shape}, submitted", tls_dir)
         _wait(args.duration)
     finally:
         cluster.close()
@@ -182,12 +246,24 @@ def cmd_cluster_slurm(args: argparse.Namespace, config) -> int:
 def cmd_cluster_k8s(args: argparse.Namespace, config) -> int:
     import yaml
 
-    from .presets import customize_k8s_manifest, k8s_manifest
+    from .presets import K8S_TLS_SECRET, customize_k8s_manifest, k8s_manifest, k8s_uses_tls
+    from .tls import CA_FILE, CERT_FILE, KEY_FILE, warn_insecure
 
     _check_duration(args)
-    manifest = customize_k8s_manifest(k8s_manifest(args.manifest), name=args.name, workers=args.workers)
+    manifest = k8s_manifest(args.manifest)
+    if not args.insecure and not k8s_uses_tls(manifest):
+        raise ValueError(f"{args.manifest or 'the manifest'}: its scheduler or workers run without TLS (--protocol tls "
+                         f"and --tls-ca-file/--tls-cert/--tls-key, as deploy/k8s/daskcluster.yaml has); "
+                         f"--insecure accepts that")
+    manifest = customize_k8s_manifest(manifest, name=args.name, workers=args.workers, insecure=args.insecure)
     name = manifest["metadata"]["name"]
+    if args.insecure:
+        warn_insecure(f"the DaskCluster {name}'s scheduler")
     if args.apply:
+        if not args.insecure:
+            raise ValueError("--apply connects through dask-kubernetes' KubeCluster, which does not hold the cluster's "
+                             "certificates: apply the TLS manifest with kubectl (sedflow cluster k8s --out FILE "
+                             "prints the steps), or --apply --insecure on a network nobody else reaches")
         try:
             from dask_kubernetes.operator import KubeCluster
         except ImportError:
@@ -212,9 +288,17 @@ def cmd_cluster_k8s(args: argparse.Namespace, config) -> int:
     else:
         sys.stdout.write(text)
     ns = f" -n {args.namespace}" if args.namespace else ""
-    print(f"next (needs the Dask operator in the cluster, see deploy/README.md):\n"
-          f"  kubectl apply{ns} -f {target}\n"
-          f"  kubectl{ns} port-forward svc/{name}-scheduler 8786:8786 8787:8787\n"
-          f"  sedflow infer CATALOG --scheduler tcp://localhost:8786    # dashboard http://localhost:8787/status",
-          file=sys.stderr)
+    steps = ["next (needs the Dask operator in the cluster, see deploy/README.md):"]
+    scheme, tls_option = "tcp", ""
+    if not args.insecure:
+        tls_dir = _tls_dir(args, config)
+        assert tls_dir is not None
+        files = " ".join(f"--from-file={f}={tls_dir / f}" for f in (CA_FILE, CERT_FILE, KEY_FILE))
+        steps.append(f"  kubectl{ns} create secret generic {K8S_TLS_SECRET} {files}    # once per namespace")
+        scheme, tls_option = "tls", _tls_option(tls_dir)
+    steps += [f"  kubectl apply{ns} -f {target}",
+              f"  kubectl{ns} port-forward svc/{name}-scheduler 8786:8786 8787:8787",
+              f"  sedflow infer CATALOG --scheduler {scheme}://localhost:8786{tls_option}    # dashboard "
+              f"{'https' if scheme == 'tls' else 'http'}://localhost:8787/status"]
+    print("\n".join(steps), file=sys.stderr)
     return 0

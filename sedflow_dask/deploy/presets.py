@@ -30,6 +30,9 @@ from .. import __version__
 DEPLOY_DIR = Path(__file__).resolve().parents[2] / "deploy"
 SLURM_PRESET = DEPLOY_DIR / "slurm.yaml"
 K8S_MANIFEST = DEPLOY_DIR / "k8s" / "daskcluster.yaml"
+#: The Secret (ca.pem, cert.pem, key.pem) the manifest's pods mount for TLS, and its volume's name.
+K8S_TLS_SECRET = "sedflow-tls"
+K8S_TLS_VOLUME = "tls"
 #: Where deploy/Dockerfile's image is published; the tag is the package version.
 IMAGE_REPOSITORY = "ghcr.io/sedflow-dask/sedflow_dask"
 
@@ -240,12 +243,22 @@ def load_slurm_preset(path: str | Path | None = None, **overrides: Any) -> Slurm
     return SlurmPreset.from_dict(data, source=str(p))
 
 
-def slurm_cluster(preset: SlurmPreset | None = None, *, dashboard_address: str | None = None, **kwargs: Any):
+def slurm_cluster(preset: SlurmPreset | None = None, *, dashboard_address: str | None = None,
+                  tls_dir: str | Path | None = None, insecure: bool = False, **kwargs: Any):
     """A ``dask_jobqueue.SLURMCluster`` from ``preset``: starts its scheduler here, submits nothing.
 
-    Jobs are submitted by ``cluster.scale(jobs=N)`` or ``cluster.adapt(minimum_jobs=...)``;
-    ``cluster.job_script()`` shows what each job runs. ``kwargs`` go to ``SLURMCluster``.
+    The scheduler listens on the network the compute nodes reach, so it uses TLS: the certificate
+    directory ``tls_dir`` (default ``$SEDFLOW_TLS_DIR``, else ``~/.sedflow/tls``, created when
+    missing; it must be on a file system the compute nodes see) is named in the job script, and
+    the scheduler's and workers' dashboards are served over HTTPS with the same certificate.
+    ``insecure=True`` drops TLS (loudly warned). Jobs are submitted by ``cluster.scale(jobs=N)``
+    or ``cluster.adapt(minimum_jobs=...)``; ``cluster.job_script()`` shows what each job runs.
+    ``kwargs`` go to ``SLURMCluster``.
     """
+    import dask
+
+    from .tls import dashboard_tls_config, ensure_tls_dir, tls_security, warn_insecure, worker_dashboard_env
+
     try:
         from dask_jobqueue import SLURMCluster
     except ImportError:
@@ -255,8 +268,19 @@ def slurm_cluster(preset: SlurmPreset | None = None, *, dashboard_address: str |
     options = preset.cluster_kwargs()
     if dashboard_address is not None:
         options["scheduler_options"] = {**options["scheduler_options"], "dashboard_address": dashboard_address}
+    https: dict[str, str] = {}
+    if insecure:
+        warn_insecure("the SLURM cluster's scheduler")
+    else:
+        directory = ensure_tls_dir(tls_dir)
+        # dask-jobqueue turns the Security's file paths into the workers' --tls-* options
+        options["security"] = tls_security(directory)
+        options["job_script_prologue"] = [*worker_dashboard_env(directory), *options["job_script_prologue"]]
+        https = dashboard_tls_config(directory)
     options.update(kwargs)
-    return SLURMCluster(**options)
+    # the scheduler starts (and reads its dashboard's TLS settings) inside the constructor
+    with dask.config.set(https):
+        return SLURMCluster(**options)
 
 
 # ---------------------------------------------------------------------------------- Kubernetes
@@ -315,9 +339,51 @@ def k8s_manifest(path: str | Path | None = None, *, version: str = __version__) 
     return manifest
 
 
+def _pods(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    return [manifest["spec"][role]["spec"] for role in ("scheduler", "worker")]
+
+
+def k8s_uses_tls(manifest: dict[str, Any]) -> bool:
+    """Whether every scheduler and worker container of a ``DaskCluster`` speaks TLS with a CA, certificate and key."""
+    for pod in _pods(manifest):
+        for c in pod["containers"]:
+            args = c.get("args", [])
+            flags = {a: args[i + 1] for i, a in enumerate(args[:-1]) if a.startswith("--")}
+            if flags.get("--protocol") not in ("tls", "tls://") or not all(
+                    flags.get(f) for f in ("--tls-ca-file", "--tls-cert", "--tls-key")):
+                return False
+    return True
+
+
+def _without_tls(manifest: dict[str, Any]) -> None:
+    """Strip TLS from a ``DaskCluster`` in place: flags, tls:// addresses, HTTPS settings, the Secret's volume."""
+    for pod in _pods(manifest):
+        for c in pod["containers"]:
+            args, kept = c.get("args", []), []
+            i = 0
+            while i < len(args):
+                if args[i] == "--protocol" or args[i].startswith("--tls-"):
+                    i += 2
+                    continue
+                kept.append("tcp://" + args[i][len("tls://"):] if args[i].startswith("tls://") else args[i])
+                i += 1
+            c["args"] = kept
+            c["env"] = [e for e in c.get("env", []) if "DASHBOARD__TLS" not in e.get("name", "")]
+            c["volumeMounts"] = [m for m in c.get("volumeMounts", []) if m.get("name") != K8S_TLS_VOLUME]
+            for key in ("env", "volumeMounts"):
+                if not c[key]:
+                    del c[key]
+            for probe in ("readinessProbe", "livenessProbe"):
+                c.get(probe, {}).get("httpGet", {}).pop("scheme", None)
+        pod["volumes"] = [v for v in pod.get("volumes", []) if v.get("name") != K8S_TLS_VOLUME]
+        if not pod["volumes"]:
+            del pod["volumes"]
+
+
 def customize_k8s_manifest(manifest: dict[str, Any], *, name: str | None = None,
-                           workers: int | None = None) -> dict[str, Any]:
-    """A copy of ``manifest`` with another cluster name (and scheduler service selector) or worker count."""
+                           workers: int | None = None, insecure: bool = False) -> dict[str, Any]:
+    """A copy of ``manifest`` with another cluster name (scheduler service selector and the workers'
+    scheduler address follow), another worker count, or (``insecure``) without TLS."""
     out = copy.deepcopy(manifest)
     if name is not None:
         if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name) or len(name) > 50:
@@ -327,6 +393,11 @@ def customize_k8s_manifest(manifest: dict[str, Any], *, name: str | None = None,
         selector = out["spec"]["scheduler"]["service"].get("selector") or {}
         if selector.get("dask.org/cluster-name") == old:
             selector["dask.org/cluster-name"] = name
+        for c in out["spec"]["worker"]["spec"]["containers"]:
+            c["args"] = [re.sub(rf"^(tls|tcp)://{re.escape(old)}-scheduler:", rf"\1://{name}-scheduler:", a)
+                         for a in c.get("args", [])]
+    if insecure:
+        _without_tls(out)
     if workers is not None:
         if workers < 0:
             raise ValueError(f"--workers must be >= 0; got {workers}")
