@@ -13,8 +13,9 @@ import pytest
 from sedflow_dask.cli import main
 from sedflow_dask.config import Config
 from sedflow_dask.noise import load_noise_model
+from sedflow_dask.noise.proposal import default_proposal
 from sedflow_dask.parquet import read_sedflow_metadata
-from sedflow_dask.photometry import MAG_COLUMNS, colours
+from sedflow_dask.photometry import FLUX_COLUMNS, colours, flux_to_mag, present_from_mask
 from sedflow_dask.prior import SEDPrior
 from sedflow_dask.simulate import (
     chunk_rng,
@@ -24,7 +25,7 @@ from sedflow_dask.simulate import (
     training_colour_quantiles,
     training_set_metadata,
 )
-from sedflow_dask.simulate.io import SCHEMA, THETA_COLUMNS
+from sedflow_dask.simulate.io import FLUX_ERR_COLUMNS, FLUX_OBS_COLUMNS, SCHEMA, THETA_COLUMNS
 from sedflow_dask.sps import PHYSICAL_NAMES, PROVABGSModel, box_to_physical
 
 N, CHUNK = 5000, 4096
@@ -71,6 +72,8 @@ def test_exact_row_count_and_bookkeeping(training_set):
     assert summary["n_drawn"] > N  # the range rule drops draws: more are drawn than kept
     assert summary["n_chunks"] == len(summary["files"]) == len(list(out.glob("part-*.parquet")))
     assert summary["noise_sha256"] == load_noise_model().sha256()
+    assert summary["proposal_sha256"] == default_proposal().sha256()
+    assert set(summary["drop_counts"]) == {"mag_out_of_range"}  # negative fluxes are data, not drops
     assert summary == training_set_metadata(out) == json.loads((out / "manifest.json").read_text())
     for name in summary["files"]:  # every file carries its chunk's provenance
         meta = read_sedflow_metadata(out / name)
@@ -80,15 +83,16 @@ def test_exact_row_count_and_bookkeeping(training_set):
 def test_rows_depend_only_on_the_seed(training_set):
     # recompute the chunks in this process, with no Dask at all: the same rows come out
     out, summary = training_set
-    model, noise, prior = PROVABGSModel(), load_noise_model(), SEDPrior()
-    expected = [simulate_photometry(model, noise, prior, CHUNK, chunk_rng(7, c), chunk=c, row_offset=c * CHUNK)
+    model, proposal, prior = PROVABGSModel(), default_proposal(), SEDPrior()
+    expected = [simulate_photometry(model, proposal, prior, CHUNK, chunk_rng(7, c), chunk=c, row_offset=c * CHUNK)
                 for c in range(summary["n_chunks"])]
-    mags = np.concatenate([e.mag for e in expected])[:N].astype(np.float32)
+    flux = np.concatenate([e.flux_obs for e in expected])[:N].astype(np.float32)
     theta = np.concatenate([e.theta_box for e in expected])[:N].astype(np.float32)
     table = read_training_set(out)
     # the workers' float64 arithmetic may round differently from this process's (threads, SIMD
     # paths), which can move a float32 value by one unit in the last place: compare with a tolerance
-    np.testing.assert_allclose(np.column_stack([table[c].to_numpy() for c in MAG_COLUMNS]), mags, rtol=1e-6, atol=0)
+    stored = np.column_stack([table[c].to_numpy(zero_copy_only=False) for c in FLUX_OBS_COLUMNS])
+    np.testing.assert_allclose(stored, flux, rtol=1e-6, atol=1e-6)  # NaN (absent bands) in the same places
     np.testing.assert_allclose(np.column_stack([table[c].to_numpy() for c in THETA_COLUMNS]), theta, rtol=1e-6,
                                atol=1e-7)
     last = expected[summary["n_chunks"] - 1]
@@ -103,7 +107,19 @@ def test_columns_are_consistent(training_set):
     phys = box_to_physical(df[list(THETA_COLUMNS)].to_numpy(np.float64))
     np.testing.assert_allclose(phys, df[list(PHYSICAL_NAMES)].to_numpy(np.float64), rtol=2e-6, atol=2e-6)
     assert (df["z"] > 0).all() and (df["z"] <= 0.2).all()
-    assert (df[[f"sigma_{b}" for b in "ugriz"]] >= 0).all().all()
+    present = present_from_mask(df["bands_used"].to_numpy())
+    err = df[list(FLUX_ERR_COLUMNS)].to_numpy(np.float64)
+    obs = df[list(FLUX_OBS_COLUMNS)].to_numpy(np.float64)
+    # a band is measured exactly where the mask says, with an error inside the proposal's range
+    assert np.array_equal(np.isfinite(err), present) and np.array_equal(np.isfinite(obs), present)
+    proposal = default_proposal()
+    assert (present.sum(axis=1) >= proposal.min_bands).all()
+    lo, hi = (np.broadcast_to(v, err.shape)[present] for v in (proposal.sigma_min, proposal.sigma_max))
+    # the real component may rarely fall outside the log-uniform range (faint u at its floor: 2e-5)
+    assert np.mean((err[present] < lo * (1 - 1e-6)) | (err[present] > hi * (1 + 1e-6))) < 1e-3
+    assert (obs[present] <= 0).any()  # non-positive fluxes are kept as measurements
+    # about `dropout` of the bands are absent
+    assert abs((~present).mean() - proposal.dropout) < 0.03
     noise = load_noise_model()
     true_mag = 22.5 - 2.5 * np.log10(df[[f"flux_{b}" for b in "ugriz"]].to_numpy(np.float64))
     # every kept galaxy's noiseless magnitudes lie in the noise model's ranges (float32 slack)
@@ -112,8 +128,8 @@ def test_columns_are_consistent(training_set):
 
 def test_colour_quantiles_are_exact(training_set):
     out, summary = training_set
-    mags = np.column_stack([read_training_set(out, [c])[c].to_numpy() for c in MAG_COLUMNS])
-    expected = np.quantile(colours(mags), 0.001, axis=0)
+    mags = flux_to_mag(np.column_stack([read_training_set(out, [c])[c].to_numpy() for c in FLUX_COLUMNS]))
+    expected = np.quantile(colours(mags), 0.001, axis=0)  # of the noiseless colours
     np.testing.assert_allclose(training_colour_quantiles(out), expected, rtol=0, atol=1e-12)
 
 
@@ -214,12 +230,13 @@ def test_shipped_colour_quantiles_match_the_shipped_models():
 
     shipped = json.loads(DEFAULT_QUANTILES_PATH.read_text())
     assert shipped["provenance"]["noise_sha256"] == load_noise_model().sha256()
+    assert shipped["provenance"]["proposal_sha256"] == default_proposal().sha256()
     assert shipped["provenance"]["ssp_sha256"] == load_ssp_table().sha256
     assert shipped["provenance"]["n_kept"] == 1_131_561
     # an independent smaller simulation (other seed) lands close to them
-    model, noise, prior = PROVABGSModel(), load_noise_model(), SEDPrior()
-    sim = simulate_photometry(model, noise, prior, 240_000, chunk_rng(123, 0))
-    q = np.quantile(colours(sim.mag.astype(np.float32)), 0.001, axis=0)
+    model, proposal, prior = PROVABGSModel(), default_proposal(), SEDPrior()
+    sim = simulate_photometry(model, proposal, prior, 240_000, chunk_rng(123, 0))
+    q = np.quantile(colours(flux_to_mag(sim.flux_true.astype(np.float32))), 0.001, axis=0)
     np.testing.assert_allclose(training_colour_quantiles(), q, atol=0.05)
 
 
@@ -254,7 +271,8 @@ def test_training_set_hash_covers_the_data_files(training_set, tmp_path):
     # one value of one chunk edited; the summary (counts, quantiles) stays as it was
     edited = copy("edited")
     table = pq.read_table(edited / first)
-    mag = table["mag_r"].to_numpy().copy()
-    mag[0] += 0.5
-    pq.write_table(table.set_column(table.schema.get_field_index("mag_r"), "mag_r", pa.array(mag)), edited / first)
+    flux = table["flux_obs_r"].to_numpy(zero_copy_only=False).copy()
+    flux[np.isfinite(flux).argmax()] += 0.5
+    column = table.schema.get_field_index("flux_obs_r")
+    pq.write_table(table.set_column(column, "flux_obs_r", pa.array(flux)), edited / first)
     assert training_set_metadata(edited) == summary and training_set_sha256(edited) != base
