@@ -12,17 +12,17 @@ import torch
 
 from sedflow_dask.config import Config, TrainingConfig
 from sedflow_dask.posterior import (
-    X_NAMES,
     build_flow,
     galaxy_seeds,
     load_posterior_model,
     sample_posteriors,
 )
-from sedflow_dask.posterior.flows import architecture_of, base_to_theta, is_affine_coupling
+from sedflow_dask.posterior.flows import N_X, architecture_of, base_to_theta, is_affine_coupling
 from sedflow_dask.posterior.transforms import from_flow_space, log_abs_det_jacobian, to_flow_space
-from sedflow_dask.simulate import read_training_set, simulate_training_set
+from sedflow_dask.simulate import simulate_training_set
 from sedflow_dask.sps.parameters import BOX_LOWER, BOX_UPPER
 from sedflow_dask.train import train_posterior
+from sedflow_dask.train.data import load_training_data
 from sedflow_dask.train.loop import load_checkpoint
 
 TINY = {"num_transforms": 2, "hidden_features": [16, 16], "batch_size": 256, "max_epochs": 3, "threads": 1}
@@ -46,8 +46,8 @@ def trained(training_set, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def x_held(training_set):
-    table = read_training_set(training_set).to_pandas()
-    return table[list(X_NAMES)].to_numpy(np.float64)[:12], table[[f"theta_{i}" for i in range(11)]].to_numpy()[:12]
+    data = load_training_data(training_set)
+    return data.x[:12], data.theta[:12].astype(np.float64)
 
 
 def test_artifact_round_trip(trained, x_held):
@@ -160,7 +160,7 @@ def test_rounds_are_exhausted_and_bounded(trained, x_held):
     # probit: only a flow whose output is not finite rejects. Magnitudes of 1e300 are finite
     # (float64) but overflow the network's float32 (this exhausts the rounds of the model users get)
     huge = x[:4].copy()
-    huge[:, :5] = 1e300
+    huge[:, :5] = np.where(np.isnan(huge[:, :5]), np.nan, 1e300)  # absent bands stay absent
     post = sample_posteriors(model, huge, 1000, seed=0, max_rounds=3)
     assert np.all(post.n_proposed == 3000) and np.all(post.n_accepted == 0)
     assert np.isnan(post.samples).all() and np.all(post.n_filled == 0)
@@ -234,7 +234,7 @@ def test_fast_coupling_inverse_matches_zuko():
     assert is_affine_coupling(est.net)
     for p in est.parameters():  # move off the identity initialisation
         p.data += 0.1 * torch.randn_like(p)
-    ctx, eps = torch.randn(7, 11), torch.randn(50, 7, 11)
+    ctx, eps = torch.randn(7, N_X), torch.randn(50, 7, 11)
     with torch.no_grad():
         reference = est.net(ctx).transform.inv(eps)
         fast = base_to_theta(est, eps, ctx)
@@ -250,7 +250,7 @@ def test_log_density_from_the_drawing_pass_is_the_flows(flow):
     est = build_flow(architecture_of(TrainingConfig(flow=flow, num_transforms=3, hidden_features=(32, 32))))
     for p in est.parameters():
         p.data += 0.1 * torch.randn_like(p)
-    ctx, eps = torch.randn(5, 11), torch.randn(40, 5, 11)
+    ctx, eps = torch.randn(5, N_X), torch.randn(40, 5, 11)
     with torch.no_grad():
         theta, log_q = base_to_theta(est, eps, ctx, with_log_density=True)
         torch.testing.assert_close(theta, base_to_theta(est, eps, ctx))
@@ -260,7 +260,7 @@ def test_log_density_from_the_drawing_pass_is_the_flows(flow):
 def test_paper_maf_builds_and_samples_directly():
     est = build_flow(architecture_of(TrainingConfig(flow="maf", num_transforms=2, hidden_features=(20, 20))))
     with torch.no_grad():
-        out = base_to_theta(est, torch.randn(30, 4, 11), torch.randn(4, 11))
+        out = base_to_theta(est, torch.randn(30, 4, 11), torch.randn(4, N_X))
     assert out.shape == (30, 4, 11) and torch.isfinite(out).all()
 
 
@@ -330,3 +330,22 @@ def test_bounded_transforms_keep_every_draw_in_the_box(fixture, x_held, request)
     assert post.log_q is None
     round_trip = model.box_from_standardized(model.standardize_theta(theta)).numpy()
     np.testing.assert_allclose(round_trip, theta, rtol=1e-4, atol=1e-4)
+
+
+def test_flow_inputs_read_negative_fluxes_and_mask_absent_bands():
+    from sedflow_dask.photometry import asinh_mag
+    from sedflow_dask.posterior.inputs import INPUT_NAMES, flow_inputs, input_statistics, standardize_inputs
+
+    flux = np.array([[-2.0, 50.0, 120.0, 180.0, 220.0], [np.nan, 50.0, 120.0, 180.0, 220.0]])
+    sigma = np.array([[1.5, 1.0, 1.0, 2.0, 3.0], [1.5, 1.0, 1.0, 2.0, 3.0]])
+    x = flow_inputs(flux, sigma, [0.05, 0.1])
+    assert x.shape == (2, len(INPUT_NAMES)) == (2, 16)
+    # a negative u flux is a finite asinh magnitude, fainter than a zero flux
+    assert np.isfinite(x[0, 0]) and x[0, 0] > asinh_mag(np.zeros((1, 5)))[0, 0]
+    assert x[0, 5] == pytest.approx(np.log10(1.5)) and x[0, 10] == 1.0
+    # an absent band: NaN values, mask 0; standardised to the training mean (0)
+    assert np.isnan(x[1, 0]) and np.isnan(x[1, 5]) and x[1, 10] == 0.0 and x[1, 15] == 0.1
+    mean, std = input_statistics(np.concatenate([x, x + 0.5]))
+    z = standardize_inputs(x, mean, std)
+    assert z.dtype == np.float32 and np.all(np.isfinite(z)) and z[1, 0] == 0.0 and z[1, 5] == 0.0
+    np.testing.assert_allclose(z[0, 0], (x[0, 0] - mean[0]) / std[0], rtol=1e-6)
