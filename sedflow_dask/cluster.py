@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import sys
 import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ from typing import Any, TextIO
 from distributed import Client, LocalCluster, WorkerPlugin, as_completed
 
 from .config import ClusterConfig
+from .console import STDERR, MessageStream, resolve_stream
 
 
 class WorkerSetup(WorkerPlugin):
@@ -74,7 +74,7 @@ def cluster_from_args(args: argparse.Namespace, config: ClusterConfig) -> Cluste
 
 
 @contextmanager
-def dask_client(config: ClusterConfig | None = None, *, stream: TextIO | None = sys.stderr,
+def dask_client(config: ClusterConfig | None = None, *, stream: MessageStream = STDERR,
                 performance_report: str | os.PathLike | None = None) -> Iterator[Client]:
     """Yield a connected ``distributed.Client``; a LocalCluster it started is closed on exit.
 
@@ -83,6 +83,7 @@ def dask_client(config: ClusterConfig | None = None, *, stream: TextIO | None = 
     in Dask's HTML performance report (``distributed.performance_report``), written on exit,
     also when the block fails.
     """
+    stream = resolve_stream(stream)
     config = config or ClusterConfig()
     cluster = None
     try:
@@ -150,10 +151,11 @@ def _performance_report(client: Client, filename: str | os.PathLike, stream: Tex
 
 
 def iter_completed(futures: Iterable[Any], description: str, *, total: int | None = None,
-                   unit: str = "task", stream: TextIO | None = sys.stderr) -> Iterator[Any]:
+                   unit: str = "task", stream: MessageStream = STDERR) -> Iterator[Any]:
     """Yield finished futures as they complete, with a progress bar on ``stream``."""
     from tqdm.auto import tqdm
 
+    stream = resolve_stream(stream)
     futures = list(futures)
     with tqdm(total=total if total is not None else len(futures), desc=description, unit=unit,
               file=stream, disable=stream is None, dynamic_ncols=True) as bar:

@@ -31,6 +31,7 @@ from typing import Any, TextIO
 
 from . import __version__
 from .config import Config
+from .console import STDOUT, MessageStream, resolve_stream
 
 #: The sample query: galaxies with a trusted posterior (the flow's, as drawn or importance-reweighted,
 #: or a converged MCMC), chosen by observed colour (u − r < 2.22 separates the blue, mostly
@@ -174,7 +175,7 @@ def _ingest_config(config: Config, n: int):
 
 def run_demo(config: Config, *, n: int | None = None, mock: bool = False, workdir: str | Path | None = None,
              out: str | Path | None = None, fresh: bool = False, cluster=None, progress: bool = True,
-             performance_report: str | None = None, stream: TextIO | None = sys.stdout) -> DemoResult:
+             performance_report: str | None = None, stream: MessageStream = STDOUT) -> DemoResult:
     """Run the demo; see the module docstring. Messages go to ``stream``, progress bars to stderr.
 
     Args:
@@ -186,6 +187,7 @@ def run_demo(config: Config, *, n: int | None = None, mock: bool = False, workdi
     from .cluster import dask_client
     from .infer.run import infer_catalog
 
+    stream = resolve_stream(stream)
     n = n if n is not None else (3000 if mock else real_rows())
     t_start = time.perf_counter()
     load_start = os.getloadavg()[0]
@@ -348,7 +350,7 @@ def _ingest(config: Config, source: Path, out: Path, n: int, mock: bool, *, clie
     extinction, SDSS→AB offsets and kcorrect floors applied)."""
     from .ingest.pipeline import SupportReference, ingest_catalog
 
-    reference = SupportReference.load(noise_model=config.noise.model, outlier_sigma=config.noise.outlier_sigma)
+    reference = SupportReference.from_config(config.noise)
     ingest = _ingest_config(config, n)
     if mock:
         from .mock.write import default_paths

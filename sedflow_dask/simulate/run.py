@@ -11,17 +11,17 @@ with the same configuration reuses the chunks already written.
 from __future__ import annotations
 
 import functools
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
 
 from .. import __version__
 from ..config import Config, SPSConfig
+from ..console import STDERR, MessageStream, resolve_stream
 from ..noise.model import count_drops
 from ..noise.proposal import DROP_RULES, NoiseProposal, resolve_proposal
 from ..parquet import read_sedflow_metadata
@@ -185,7 +185,7 @@ def _check_existing(plan: SimulationPlan, overwrite: bool) -> dict[str, Any] | N
 
 
 def simulate_training_set(config: Config, out: str | Path, client=None, *, n: int | None = None,
-                          overwrite: bool = False, stream: TextIO | None = sys.stderr) -> dict[str, Any]:
+                          overwrite: bool = False, stream: MessageStream = STDERR) -> dict[str, Any]:
     """Simulate a training set of ``n`` kept rows (default ``config.simulate.n``) into ``out``.
 
     ``client`` is a ``distributed.Client``; None runs the chunks one after another in this
@@ -194,6 +194,7 @@ def simulate_training_set(config: Config, out: str | Path, client=None, *, n: in
     """
     from tqdm.auto import tqdm
 
+    stream = resolve_stream(stream)
     t0 = time.perf_counter()
     plan = make_plan(config, out, n)
     existing = _check_existing(plan, overwrite)

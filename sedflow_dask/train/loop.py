@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ..config import TrainingConfig
+from ..console import STDERR, MessageStream, resolve_stream
 
 if TYPE_CHECKING:
     from sbi.neural_nets.estimators import ConditionalDensityEstimator
@@ -80,10 +80,11 @@ def load_checkpoint(path: Path, estimator, optimizer, fingerprint: dict) -> tupl
 def train_flow(estimator: ConditionalDensityEstimator, theta: torch.Tensor, x: torch.Tensor, train_idx: torch.Tensor,
                val_idx: torch.Tensor, config: TrainingConfig, *, seed: int, checkpoint: Path,
                fingerprint: dict[str, Any], resume: bool = False,
-               stream: TextIO | None = sys.stderr) -> tuple[dict, TrainingState]:
+               stream: MessageStream = STDERR) -> tuple[dict, TrainingState]:
     """Train ``estimator`` on standardised (θ, x); returns the best weights and the final state."""
     from tqdm.auto import tqdm
 
+    stream = resolve_stream(stream)
     optimizer = torch.optim.Adam(estimator.parameters(), lr=config.learning_rate)
     state, best_state = TrainingState(), {k: v.clone() for k, v in estimator.state_dict().items()}
     if resume:

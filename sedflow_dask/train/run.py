@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import numpy as np
 import torch
 
 from .. import __version__
 from ..config import Config
+from ..console import STDERR, MessageStream, resolve_stream
 from ..posterior.artifact import PosteriorModel
 from ..posterior.flows import architecture_of, build_flow
 from ..posterior.inputs import input_statistics, standardize_inputs
@@ -25,8 +25,9 @@ CHECKPOINT = "checkpoint.pt"
 
 
 def train_posterior(config: Config, training_set: str | Path, out: str | Path, *, resume: bool = False,
-                    command: str | None = None, stream: TextIO | None = sys.stderr) -> PosteriorModel:
+                    command: str | None = None, stream: MessageStream = STDERR) -> PosteriorModel:
     """Train q(θ_box | x) on ``training_set`` and save the artifact in ``out`` (checkpoints there too)."""
+    stream = resolve_stream(stream)
     tc = config.train
     if tc.threads:
         torch.set_num_threads(tc.threads)
