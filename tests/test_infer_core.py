@@ -24,7 +24,6 @@ from sedflow_dask.infer.core import (
 )
 from sedflow_dask.infer.run import fallback_quotas
 from sedflow_dask.ingest import IngestReason as R
-from sedflow_dask.photometry import flux_to_mag, sigma_mag_from_flux
 from sedflow_dask.sps import PROVABGSModel
 from sedflow_dask.sps.parameters import draw_box_prior
 
@@ -67,15 +66,20 @@ def test_chi2_of_the_posterior_median_model(model):
     flux = model.photometry(theta, z, space="box", unit="nanomaggies")
     sigma_f = 0.05 * flux
     noisy = flux + sigma_f * rng.standard_normal(flux.shape)
-    mag, sig = flux_to_mag(noisy), sigma_mag_from_flux(noisy, sigma_f)
     # a posterior concentrated at the truth: chi2 is the noise's, about 5 on average
     draws = np.repeat(theta[:, None, :], 50, axis=1)
-    c2 = median_model_chi2(model, draws, z, mag, sig)
+    c2 = median_model_chi2(model, draws, z, noisy, sigma_f)
     assert 2.0 < np.mean(c2) < 10.0
+    # an absent band (NaN) adds nothing: about 4 on average
+    absent = noisy.copy()
+    absent[:, 0] = np.nan
+    c2_absent = median_model_chi2(model, draws, z, absent, sigma_f)
+    np.testing.assert_allclose(c2 - c2_absent, ((noisy[:, 0] - flux[:, 0]) / sigma_f[:, 0]) ** 2,
+                               rtol=1e-3, atol=1e-3)  # the draws are stored as float32
     # a posterior at other galaxies' parameters fits far worse
     wrong = np.repeat(np.roll(theta, 1, axis=0)[:, None, :], 50, axis=1)
-    assert np.median(median_model_chi2(model, wrong, z, mag, sig)) > 100
-    assert np.isnan(median_model_chi2(model, np.full((1, 5, 11), np.nan), z[:1], mag[:1], sig[:1]))[0]
+    assert np.median(median_model_chi2(model, wrong, z, noisy, sigma_f)) > 100
+    assert np.isnan(median_model_chi2(model, np.full((1, 5, 11), np.nan), z[:1], noisy[:1], sigma_f[:1]))[0]
 
 
 def test_stored_draws_are_evenly_spaced():
@@ -87,9 +91,11 @@ def test_stored_draws_are_evenly_spaced():
 
 
 def test_status_precedence_from_ingest_bits():
-    reason = np.array([0, int(R.FLAGS_UNCLEAN), int(R.BAD_IVAR), int(R.BAD_IVAR | R.FLAGS_UNCLEAN),
-                       int(R.Z_OUT_OF_RANGE | R.DFLAGS_BAD), int(R.FLAGS_MISSING)])
-    assert input_status(reason).tolist() == [None, "cut", "bad_input", "bad_input", "bad_input", "cut"]
+    reason = np.array([0, int(R.FLAGS_UNCLEAN), int(R.TOO_FEW_BANDS | R.BAD_IVAR),
+                       int(R.TOO_FEW_BANDS | R.FLAGS_UNCLEAN), int(R.Z_OUT_OF_RANGE | R.DFLAGS_BAD),
+                       int(R.FLAGS_MISSING), int(R.NONPOSITIVE_FLUX)])
+    # a per-band bit alone is information (the band is left out), not a reason to skip the galaxy
+    assert input_status(reason).tolist() == [None, "cut", "bad_input", "bad_input", "bad_input", "cut", None]
 
 
 def test_fallback_reason_bits_come_from_the_weights():
