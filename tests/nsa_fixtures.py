@@ -21,27 +21,33 @@ from sedflow_dask.survey.nsa import iau_names
 from sedflow_dask.survey.sdss import KCORRECT_FLOORS
 
 NONFINITE_FLUX, NONPOSITIVE_FLUX, BAD_IVAR, BAD_SIGMA = 1, 2, 4, 8
-Z_INVALID, Z_OUT_OF_RANGE, FLAGS_MISSING, FLAGS_UNCLEAN, DFLAGS_BAD = 16, 32, 64, 128, 256
+Z_INVALID, Z_OUT_OF_RANGE, FLAGS_MISSING, FLAGS_UNCLEAN, DFLAGS_BAD, TOO_FEW_BANDS = 16, 32, 64, 128, 256, 512
+ALL_BANDS = 31
 
 FLOORS = np.asarray(KCORRECT_FLOORS)
 BACKGROUND = np.array([1.2, 0.35, 0.46, 1.0, 2.2])
 K = 2.5 / np.log(10.0)
 
-#: (what is injected, expected bits); each applied to its own rows.
-PATHOLOGIES: tuple[tuple[str, int], ...] = (
-    ("nan_flux", NONFINITE_FLUX),
-    ("inf_flux", NONFINITE_FLUX),
-    ("zero_flux", NONPOSITIVE_FLUX),
-    ("negative_flux", NONPOSITIVE_FLUX),
-    ("zero_ivar", BAD_IVAR),
-    ("negative_ivar", BAD_IVAR),
-    ("nan_ivar", BAD_IVAR),
-    ("nan_z", Z_INVALID),
-    ("negative_z", Z_OUT_OF_RANGE),
-    ("zero_z", Z_OUT_OF_RANGE),
-    ("high_z", Z_OUT_OF_RANGE),
-    ("nan_flux_and_high_z", NONFINITE_FLUX | Z_OUT_OF_RANGE),
-    ("dflags_zero_ivar", 0),  # DFLAGS bit 2 in one ugriz band: DFLAGS_BAD only under dflags_cut
+#: (what is injected, expected bits, bands it leaves unmeasured); each applied to its own rows.
+#: A band is measured when its flux is finite (any sign) and its ivar finite and > 0; a galaxy
+#: needs 3 measured bands, else TOO_FEW_BANDS with the per-band bits saying why.
+PATHOLOGIES: tuple[tuple[str, int, int], ...] = (
+    ("nan_flux", 0, 1),
+    ("inf_flux", 0, 1),
+    ("zero_flux", 0, 0),        # a measurement
+    ("negative_flux", 0, 0),    # a measurement
+    ("zero_ivar", 0, 1),
+    ("negative_ivar", 0, 1),
+    ("nan_ivar", 0, 1),
+    ("two_nan_flux", 0, 2),     # three bands left: still usable
+    ("three_nan_flux", TOO_FEW_BANDS | NONFINITE_FLUX, 3),
+    ("three_zero_ivar", TOO_FEW_BANDS | BAD_IVAR, 3),
+    ("nan_z", Z_INVALID, 0),
+    ("negative_z", Z_OUT_OF_RANGE, 0),
+    ("zero_z", Z_OUT_OF_RANGE, 0),
+    ("high_z", Z_OUT_OF_RANGE, 0),
+    ("nan_flux_and_high_z", Z_OUT_OF_RANGE, 1),
+    ("dflags_zero_ivar", 0, 0),  # DFLAGS bit 2 in one ugriz band: DFLAGS_BAD only under dflags_cut
 )
 
 #: Defects that fail the default preset (one per unclean row); negative: bits cleared, not set.
@@ -60,6 +66,7 @@ class Catalog:
     ivar: np.ndarray      # (n, 7) float32
     dflags: np.ndarray    # (n, 7) int32
     reason: np.ndarray    # expected data-validity bits (int)
+    bands_used: np.ndarray  # expected bitmask of measured ugriz bands (u = 1 ... z = 16)
     dflags_bad: np.ndarray
     elpetro_nmgy: np.ndarray
     pathology: np.ndarray  # name per row ("" = none)
@@ -96,14 +103,21 @@ def make_catalog(n: int, seed: int = 0, *, inject: bool = True) -> Catalog:
     dflags = np.zeros((n, 7), dtype=np.int32)
     dflags[rng.random(n) < 0.05, 0] = 4  # GALEX-band DFLAGS never count
     reason = np.zeros(n, dtype=np.int64)
+    bands_used = np.full(n, ALL_BANDS, dtype=np.int64)
     pathology = np.array([""] * n, dtype=object)
     if inject:
         per = max(1, n // 200)
         rows = rng.permutation(n)[: per * len(PATHOLOGIES)].reshape(len(PATHOLOGIES), per)
-        for (name, bits), rr in zip(PATHOLOGIES, rows):
-            band = 2 + rng.integers(0, 5, rr.size)
+        for (name, bits, n_lost), rr in zip(PATHOLOGIES, rows):
+            # n_lost distinct ugriz bands per row (FNugriz indices 2..6), the first one ``band``
+            lost = 2 + np.argsort(rng.random((rr.size, 5)), axis=1)[:, :max(n_lost, 1)]
+            band = lost[:, 0]
             if name in ("nan_flux", "nan_flux_and_high_z"):
                 nmgy[rr, band] = np.nan
+            if name in ("two_nan_flux", "three_nan_flux"):
+                nmgy[rr[:, None], lost] = np.nan
+            if name == "three_zero_ivar":
+                ivar7[rr[:, None], lost] = 0.0
             if name == "inf_flux":
                 nmgy[rr, band] = np.inf
             if name == "zero_flux":
@@ -127,9 +141,12 @@ def make_catalog(n: int, seed: int = 0, *, inject: bool = True) -> Catalog:
             if name == "dflags_zero_ivar":
                 dflags[rr, band] = 4
             reason[rr] = bits
+            if n_lost:
+                bands_used[rr] = ALL_BANDS - np.sum(1 << (lost - 2), axis=1)
             pathology[rr] = name
     elpetro = (nmgy * 10 ** (-0.4 * rng.normal(0.1, 0.05, (n, 1)))).astype(np.float32)
     return Catalog(nsaid=nsaid, ra=ra, dec=dec, z=z, nmgy=nmgy, ivar=ivar7, dflags=dflags, reason=reason,
+                   bands_used=bands_used,
                    dflags_bad=np.any((dflags[:, 2:] & 7) != 0, axis=1), elpetro_nmgy=elpetro, pathology=pathology)
 
 

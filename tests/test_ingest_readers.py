@@ -17,7 +17,7 @@ from sedflow_dask.config import IngestConfig
 from sedflow_dask.ingest import IngestReason as R
 from sedflow_dask.ingest.core import ingest_frame
 from sedflow_dask.ingest.readers import open_catalog, parse_column_map
-from sedflow_dask.noise.model import load_noise_model
+from sedflow_dask.noise.proposal import default_proposal
 from sedflow_dask.photometry import COLOUR_PAIRS, FLUX_COLUMNS, IVAR_COLUMNS, flux_to_mag, sigma_mag_from_ivar
 
 LOW_Q = np.full(len(COLOUR_PAIRS), -10.0)
@@ -152,29 +152,40 @@ def test_generic_tables_in_every_format_read_the_same(table, tmp_path, form):
     np.testing.assert_allclose(got["csv"][list(IVAR_COLUMNS)].to_numpy(), 1.0 / table["sigma"] ** 2, rtol=1e-11)
 
 
-def test_sentinels_nans_and_bad_errors_become_reason_bits(table, tmp_path):
+def test_sentinels_nans_and_bad_errors_become_unmeasured_bands(table, tmp_path):
+    """Each bad value costs its band (a bit of bands_used cleared), not the galaxy; a negative flux
+    with a valid error is a measurement; bad redshifts and too few bands are reason bits."""
+    u, g, r, i, z = 1, 2, 4, 8, 16
     frame = table_frame(table, "mag")
     expect = np.zeros(len(frame), dtype=np.int64)
-    for row, (col, value, bit) in enumerate([
-            ("MAG_U", 99.0, R.NONFINITE_FLUX | R.BAD_IVAR), ("MAG_G", -99.0, R.NONFINITE_FLUX | R.BAD_IVAR),
-            ("MAG_R", -9999.0, R.NONFINITE_FLUX | R.BAD_IVAR), ("MAG_I", np.nan, R.NONFINITE_FLUX | R.BAD_IVAR),
-            ("MAGERR_Z", 0.0, R.BAD_IVAR), ("MAGERR_U", -1.0, R.BAD_IVAR), ("MAGERR_G", 99.0, R.BAD_IVAR),
-            ("MAGERR_R", np.nan, R.BAD_IVAR), ("ZSPEC", -9999.0, R.Z_OUT_OF_RANGE), ("ZSPEC", np.nan, R.Z_INVALID)]):
+    bands = np.full(len(frame), 31, dtype=np.int64)
+    for row, (col, value, bit, lost) in enumerate([
+            ("MAG_U", 99.0, 0, u), ("MAG_G", -99.0, 0, g), ("MAG_R", -9999.0, 0, r), ("MAG_I", np.nan, 0, i),
+            ("MAGERR_Z", 0.0, 0, z), ("MAGERR_U", -1.0, 0, u), ("MAGERR_G", 99.0, 0, g), ("MAGERR_R", np.nan, 0, r),
+            ("ZSPEC", -9999.0, R.Z_OUT_OF_RANGE, 0), ("ZSPEC", np.nan, R.Z_INVALID, 0)]):
         frame.loc[row, col] = value
-        expect[row] = int(bit)
+        expect[row], bands[row] = int(bit), 31 - lost
     fluxes = table_frame(table, "nmgy")
-    for row, (col, value, bit) in enumerate([("IVAR_U", 0.0, R.BAD_IVAR), ("IVAR_G", -3.0, R.BAD_IVAR),
-                                             ("F_R", np.nan, R.NONFINITE_FLUX), ("F_I", -9999.0, R.NONPOSITIVE_FLUX),
-                                             ("IVAR_Z", np.nan, R.BAD_IVAR)], start=10):
+    for row, (col, value, lost) in enumerate([("IVAR_U", 0.0, u), ("IVAR_G", -3.0, g), ("F_R", np.nan, r),
+                                              ("F_I", -9999.0, i), ("IVAR_Z", np.nan, z), ("F_U", -2.5, 0),
+                                              ("F_G", 0.0, 0)], start=10):
         fluxes.loc[row, col] = value
-        expect[row] = int(bit)
-    model = load_noise_model()
+        bands[row] = 31 - lost
+    fluxes.loc[17, ["F_U", "F_G"]] = np.nan            # three bands left: usable
+    fluxes.loc[18, ["F_U", "F_G", "IVAR_R"]] = [np.nan, -9999.0, 0.0]  # two left: too few
+    bands[17], bands[18] = 28, 24
+    expect[18] = int(R.TOO_FEW_BANDS | R.NONFINITE_FLUX | R.BAD_IVAR)
+    proposal = default_proposal()
     for form, data in (("mag", frame), ("nmgy", fluxes)):
         reader = open_catalog(write_table(data, tmp_path / f"{form}.csv", "csv"), table_config(form))
-        out = ingest_frame(reader.read_frame(0, len(data)), noise_model=model, colour_quantiles=LOW_Q)
-        rows = slice(0, 10) if form == "mag" else slice(10, 15)
+        out = ingest_frame(reader.read_frame(0, len(data)), proposal=proposal, colour_quantiles=LOW_Q)
+        rows = slice(0, 10) if form == "mag" else slice(10, 19)
         np.testing.assert_array_equal(out["ingest_reason"].to_numpy()[rows], expect[rows])
-        assert (out["ingest_reason"].to_numpy()[15:] == 0).all()
+        np.testing.assert_array_equal(out["bands_used"].to_numpy()[rows], bands[rows])
+        assert (out["ingest_reason"].to_numpy()[19:] == 0).all() and (out["bands_used"].to_numpy()[19:] == 31).all()
+        if form == "nmgy":
+            assert out["flux_u"].to_numpy()[15] == -2.5 and out["flux_g"].to_numpy()[16] == 0.0
+            assert np.isnan(out["flux_i"].to_numpy()[13]) and out["ivar_i"].to_numpy()[13] == 0.0
     # text that is not a number in a CSV (SkyServer's "null") is a NaN, not a crash
     text = (tmp_path / "mag.csv").read_text().splitlines()
     cells = text[20].split(",")
@@ -182,8 +193,23 @@ def test_sentinels_nans_and_bad_errors_become_reason_bits(table, tmp_path):
     text[20] = ",".join(cells)
     (tmp_path / "null.csv").write_text("\n".join(text) + "\n")
     reader = open_catalog(tmp_path / "null.csv", table_config("mag"))
-    out = ingest_frame(reader.read_frame(0, len(frame)), noise_model=model, colour_quantiles=LOW_Q)
-    assert out["ingest_reason"].to_numpy()[19] == R.NONFINITE_FLUX | R.BAD_IVAR
+    out = ingest_frame(reader.read_frame(0, len(frame)), proposal=proposal, colour_quantiles=LOW_Q)
+    assert out["ingest_reason"].to_numpy()[19] == 0 and out["bands_used"].to_numpy()[19] == 31 - z
+
+
+def test_sdss_export_keeps_negative_model_fluxes(sdss, tmp_path):
+    s = {k: v.copy() for k, v in sdss.items()}
+    s["flux"][0, 0] = -1.7                           # a faint u band measured below zero
+    s["flux"][1, 0] = -9999.0                        # an export's placeholder for "no value"
+    reader = open_catalog(write_sdss_fits(tmp_path / "neg.fits", s), IngestConfig(extinction=False, ab_offsets=False))
+    frame = reader.read_frame(0, N)
+    assert frame["flux_u"].to_numpy()[0] == -1.7
+    # the error floor scales with |f|: sigma_f^2 = 1/ivar + (0.05 |f| / 1.0857)^2
+    floor_var = (0.05 * 1.7 * np.log(10) / 2.5) ** 2
+    assert frame["ivar_u"].to_numpy()[0] == pytest.approx(1 / (1 / s["ivar"][0, 0] + floor_var), rel=1e-12)
+    assert np.isnan(frame["flux_u"].to_numpy()[1]) and frame["ivar_u"].to_numpy()[1] == 0.0
+    out = ingest_frame(frame, proposal=default_proposal(), colour_quantiles=LOW_Q)
+    assert out["ingest_reason"].tolist()[:2] == [0, 0] and out["bands_used"].tolist()[:2] == [31, 30]
 
 
 def test_column_map_errors_name_the_key_column_or_option(table, tmp_path):

@@ -1,8 +1,10 @@
-"""The numerical core of NSA ingestion: pure numpy/pandas, no I/O (``docs/nsa-ingest.md`` §3, §5).
+"""The numerical core of ingestion: pure numpy/pandas, no I/O (``docs/nsa-ingest.md`` §3, §5).
 
 Rows are never dropped: every problem becomes a bit of ``ingest_reason``
-(:class:`~sedflow_dask.ingest.reasons.IngestReason`), and a row is usable when it is 0.
-All arithmetic is float64 whatever the input dtype.
+(:class:`~sedflow_dask.ingest.reasons.IngestReason`), and a row is usable when it is 0. A band
+is measured where its flux is finite (any sign) and its ivar finite and > 0; a galaxy with at
+least ``MIN_BANDS`` measured bands is usable whatever its other bands hold, and ``bands_used``
+says which bands the posterior sees. All arithmetic is float64 whatever the input dtype.
 """
 
 from __future__ import annotations
@@ -13,23 +15,29 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from ..noise.model import NoiseModel
+from ..likelihood import observations_from_catalog
+from ..noise.proposal import NoiseProposal
 from ..photometry import (
+    ASINH_SOFTENING_NMGY,
     BANDS,
     COLOUR_NAMES,
     COLOUR_PAIRS,
     FLUX_COLUMNS,
     IVAR_COLUMNS,
     MAG_COLUMNS,
+    MAG_PER_LN,
     N_BANDS,
     SIGMA_COLUMNS,
+    asinh_mag,
+    band_present,
+    bands_used_mask,
     colours,
     flux_to_mag,
     sigma_mag_from_ivar,
 )
 from ..survey.nsa import DFLAGS_BAD_MASK
 from ..survey.sdss import KCORRECT_FLOORS
-from .reasons import DATA_VALIDITY_BITS, IngestReason
+from .reasons import DATA_VALIDITY_BITS, MIN_BANDS, IngestReason
 
 #: Valid redshifts are Z_MIN < z <= Z_MAX (the training prior, contracts §4).
 Z_MIN, Z_MAX = 0.0, 0.2
@@ -39,9 +47,9 @@ RAW_COLUMNS = ("nsaid", "ra", "dec", "z", *FLUX_COLUMNS, *IVAR_COLUMNS)
 #: Columns of the ingested catalog (``docs/data-contracts.md`` §4), in order; the HATS writer
 #: adds ``_healpix_29``.
 CATALOG_COLUMNS = ("nsaid", "ra", "dec", "z", *MAG_COLUMNS, *SIGMA_COLUMNS, *FLUX_COLUMNS, *IVAR_COLUMNS,
-                   "ingest_reason", "oos_noise", "oos_color")
+                   "ingest_reason", "bands_used", "oos_noise", "oos_color")
 CATALOG_DTYPES: dict[str, Any] = {
-    "nsaid": np.int64, "ingest_reason": np.int32, "oos_noise": np.bool_, "oos_color": np.bool_,
+    "nsaid": np.int64, "ingest_reason": np.int32, "bands_used": np.uint8, "oos_noise": np.bool_, "oos_color": np.bool_,
     **{c: np.float64 for c in ("ra", "dec", "z", *MAG_COLUMNS, *SIGMA_COLUMNS, *FLUX_COLUMNS, *IVAR_COLUMNS)},
 }
 #: σ_m may sit this far [mag] below NSA's kcorrect floor before the sanity check complains.
@@ -51,39 +59,45 @@ FLOOR_TOLERANCE = 1e-4
 def convert_photometry(flux, ivar) -> tuple[np.ndarray, np.ndarray]:
     """(mag, sigma): AB magnitudes m = 22.5 − 2.5 log10 f and σ_m = 2.5 / (ln 10 |f| √w) [mag].
 
-    ``flux`` [nmgy] and ``ivar`` [nmgy⁻²] are (N, 5) ugriz; magnitudes are NaN where f <= 0 or
-    not finite, σ_m is NaN where w <= 0 or not finite (float64 throughout).
+    ``flux`` [nmgy] and ``ivar`` [nmgy⁻²] are (N, 5) ugriz. These are for people reading the
+    catalog (the posterior uses the fluxes): magnitudes are NaN where f <= 0 or not finite, a
+    flux that is still a measurement; σ_m is NaN where w <= 0 or not finite (float64 throughout).
     """
     f = np.asarray(flux, dtype=np.float64)
     w = np.asarray(ivar, dtype=np.float64)
     if f.shape != w.shape or f.ndim != 2 or f.shape[1] != N_BANDS:
         raise ValueError(f"flux and ivar must both have shape (N, {N_BANDS}); got {f.shape} and {w.shape}")
-    with np.errstate(over="ignore"):  # σ_m overflowing to inf is flagged (BAD_SIGMA), not an error
+    with np.errstate(over="ignore"):  # σ_m overflowing to inf (f = 0, or f √w underflowing) is no error
         mag = np.where(np.isfinite(f), flux_to_mag(f), np.nan)
         return mag, sigma_mag_from_ivar(f, np.where(np.isfinite(w), w, np.nan))
 
 
-def data_validity_reasons(flux, ivar, sigma, z) -> np.ndarray:
-    """(N,) int32 bits of the §3 data-validity table (any ugriz band unless noted).
+def measured_bands(flux, ivar) -> np.ndarray:
+    """(N, 5) bool: the bands that are measurements, flux finite (any sign) and ivar finite and > 0."""
+    return band_present(*observations_from_catalog(flux, ivar))
 
-    NONFINITE_FLUX: f is NaN/±inf. NONPOSITIVE_FLUX: finite f <= 0. BAD_IVAR: w <= 0, NaN or
-    inf (w = 0 is NSA's "no measurement"). BAD_SIGMA: σ_m not finite although f and w are
-    valid (a defensive check; the other bits already explain a NaN σ). Z_INVALID: z NaN/inf.
-    Z_OUT_OF_RANGE: finite z outside (0, 0.2].
+
+def data_validity_reasons(flux, ivar, z) -> np.ndarray:
+    """(N,) int32 bits of the §3 data-validity table.
+
+    TOO_FEW_BANDS: fewer than ``MIN_BANDS`` measured bands (:func:`measured_bands`); beside it,
+    why bands were not measured: NONFINITE_FLUX (a flux NaN/±inf) and BAD_IVAR (an ivar <= 0,
+    NaN or inf; w = 0 is NSA's "no measurement"). A galaxy with enough measured bands gets no
+    per-band bit: ``bands_used`` records which bands it has. Z_INVALID: z NaN/inf.
+    Z_OUT_OF_RANGE: finite z outside (0, 0.2]. A zero or negative flux with a valid ivar is a
+    measurement and sets nothing.
     """
     f = np.asarray(flux, dtype=np.float64)
     w = np.asarray(ivar, dtype=np.float64)
-    s = np.asarray(sigma, dtype=np.float64)
     zz = np.asarray(z, dtype=np.float64)
-    finite_f = np.isfinite(f)
-    good_f = finite_f & (f > 0)
-    good_w = np.isfinite(w) & (w > 0)
+    too_few = measured_bands(f, w).sum(axis=1) < MIN_BANDS
+    with np.errstate(invalid="ignore"):
+        bad_w = ~(np.isfinite(w) & (w > 0))
     reason = np.zeros(zz.shape, dtype=np.int32)
     for bit, bad in (
-        (IngestReason.NONFINITE_FLUX, np.any(~finite_f, axis=1)),
-        (IngestReason.NONPOSITIVE_FLUX, np.any(finite_f & (f <= 0), axis=1)),
-        (IngestReason.BAD_IVAR, np.any(~good_w, axis=1)),
-        (IngestReason.BAD_SIGMA, np.any(good_f & good_w & ~np.isfinite(s), axis=1)),
+        (IngestReason.TOO_FEW_BANDS, too_few),
+        (IngestReason.NONFINITE_FLUX, too_few & np.any(~np.isfinite(f), axis=1)),
+        (IngestReason.BAD_IVAR, too_few & np.any(bad_w, axis=1)),
         (IngestReason.Z_INVALID, ~np.isfinite(zz)),
         (IngestReason.Z_OUT_OF_RANGE, np.isfinite(zz) & ((zz <= Z_MIN) | (zz > Z_MAX))),
     ):
@@ -133,36 +147,68 @@ def check_colour_quantiles(colour_quantiles) -> np.ndarray:
     return q
 
 
-def flag_out_of_support(mags, sigmas, noise_model: NoiseModel, colour_quantiles, n_sigma: float = 3.0,
-                        usable=None) -> tuple[np.ndarray, np.ndarray]:
-    """(oos_noise, oos_color), (N,) bool each (paper Appendix A, ``nsa-ingest.md`` §5).
+def asinh_colours(flux, sigma_flux) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 10) colours of SDSS asinh magnitudes μ_a − μ_b and their 1σ errors [mag] (``COLOUR_PAIRS``).
 
-    oos_noise: σ_X > μ_X(m_X) + n_sigma · s_X(m_X) in any band (``NoiseModel.noise_outlier``).
-    oos_color: any of the 10 colours m_a − m_b (a bluer) below the training set's quantile
-    (the 0.1th percentile: "bluer than 99.9 % of the training data"). Both are False outside
-    ``usable`` (default: rows with finite magnitudes and σ in every band).
+    ``flux`` and ``sigma_flux`` are (N, 5) [nmgy], NaN in absent bands (the colour is then
+    NaN). Per band σ_μ = (2.5 / ln 10) σ_f / √(f² + 4b²), b the band's softening
+    (``photometry.ASINH_SOFTENING_NMGY``), the derivative of the asinh magnitude; the two
+    bands' errors add in quadrature.
     """
-    m = np.asarray(mags, dtype=np.float64)
-    s = np.asarray(sigmas, dtype=np.float64)
+    f = np.asarray(flux, dtype=np.float64)
+    s = np.asarray(sigma_flux, dtype=np.float64)
+    b = np.asarray(ASINH_SOFTENING_NMGY)
+    sigma_mu = MAG_PER_LN * s / np.sqrt(f * f + 4.0 * b * b)
+    a, c = np.array(COLOUR_PAIRS).T
+    return colours(asinh_mag(f)), np.hypot(sigma_mu[:, a], sigma_mu[:, c])
+
+
+def colour_outliers(flux, sigma_flux, colour_quantiles, n_sigma: float = 3.0) -> np.ndarray:
+    """(N,) True where a colour of two present bands lies below its training quantile by more
+    than ``n_sigma`` times its error: μ_a − μ_b < q − n_sigma σ_c (:func:`asinh_colours`).
+
+    The quantiles are those of the training set's noiseless colours, so a noisy colour of a
+    low-S/N galaxy scatters below them without its SED being bluer than any the flow has seen;
+    only a colour significantly bluer is out of support.
+    """
     q = check_colour_quantiles(colour_quantiles)
-    ok = np.all(np.isfinite(m) & np.isfinite(s), axis=1)
-    if usable is not None:
-        ok &= np.asarray(usable, dtype=bool)
+    c, sigma_c = asinh_colours(flux, sigma_flux)
+    with np.errstate(invalid="ignore"):
+        return np.any(c < q - n_sigma * sigma_c, axis=1)
+
+
+def flag_out_of_support(flux, sigma_flux, proposal: NoiseProposal, colour_quantiles, n_sigma: float = 3.0,
+                        usable=None) -> tuple[np.ndarray, np.ndarray]:
+    """(oos_noise, oos_color), (N,) bool each, of observations against the flow's training set.
+
+    ``flux`` and ``sigma_flux`` are (N, 5) [nmgy], NaN in absent bands
+    (``likelihood.observations_from_catalog``). oos_noise: a present band's σ_f outside the
+    proposal's [sigma_min, sigma_max] (``NoiseProposal.sigma_out_of_range``), errors the flow
+    was never trained on. oos_color: :func:`colour_outliers` against the training set's
+    noiseless 0.1th-percentile colours. Both are False outside ``usable`` (default: every row).
+    """
+    f = np.asarray(flux, dtype=np.float64)
+    s = np.asarray(sigma_flux, dtype=np.float64)
+    if f.ndim != 2 or f.shape[1] != N_BANDS or s.shape != f.shape:
+        raise ValueError(f"flux and sigma_flux must both have shape (N, {N_BANDS}); got {f.shape} and {s.shape}")
+    q = check_colour_quantiles(colour_quantiles)
+    ok = np.ones(f.shape[0], dtype=bool) if usable is None else np.asarray(usable, dtype=bool)
     oos_noise = np.zeros(ok.shape, dtype=bool)
     oos_color = np.zeros(ok.shape, dtype=bool)
     if ok.any():
-        oos_noise[ok] = noise_model.noise_outlier(m[ok], s[ok], n_sigma=n_sigma)
-        oos_color[ok] = np.any(colours(m[ok]) < q, axis=1)
+        oos_noise[ok] = proposal.sigma_out_of_range(s[ok])
+        oos_color[ok] = colour_outliers(f[ok], s[ok], q, n_sigma)
     return oos_noise, oos_color
 
 
-def ingest_frame(raw: pd.DataFrame, *, noise_model: NoiseModel, colour_quantiles, n_sigma: float = 3.0,
+def ingest_frame(raw: pd.DataFrame, *, proposal: NoiseProposal, colour_quantiles, n_sigma: float = 3.0,
                  flag_clean=None, flag_found=None, dflags_cut: bool = False,
                  missing_flags: Literal["exclude", "keep"] = "exclude") -> pd.DataFrame:
     """The ingested catalog rows (``CATALOG_COLUMNS``) of a raw frame (``RAW_COLUMNS``).
 
-    Magnitudes, σ, reason bits, quality cuts and out-of-support flags, one output row per input
-    row, in the input order; ``raw`` may also hold ``dflags_u..z``.
+    Magnitudes, σ, reason bits, the measured bands, quality cuts and out-of-support flags
+    (against ``proposal`` and ``colour_quantiles``, colours at ``n_sigma``), one output row per
+    input row, in the input order; ``raw`` may also hold ``dflags_u..z``.
     """
     missing = [c for c in RAW_COLUMNS if c not in raw.columns]
     if missing:
@@ -171,11 +217,13 @@ def ingest_frame(raw: pd.DataFrame, *, noise_model: NoiseModel, colour_quantiles
     ivar = raw[list(IVAR_COLUMNS)].to_numpy(dtype=np.float64)
     z = raw["z"].to_numpy(dtype=np.float64)
     mag, sigma = convert_photometry(flux, ivar)
-    reason = data_validity_reasons(flux, ivar, sigma, z)
+    reason = data_validity_reasons(flux, ivar, z)
+    obs_flux, obs_sigma = observations_from_catalog(flux, ivar)
     dflags = raw[list(DFLAGS_COLUMNS)].to_numpy() if dflags_cut and DFLAGS_COLUMNS[0] in raw.columns else None
     reason = apply_quality_cuts(reason, flag_clean=flag_clean, flag_found=flag_found, dflags=dflags,
                                 dflags_cut=dflags_cut, missing_flags=missing_flags)
-    oos_noise, oos_color = flag_out_of_support(mag, sigma, noise_model, colour_quantiles, n_sigma, usable=reason == 0)
+    oos_noise, oos_color = flag_out_of_support(obs_flux, obs_sigma, proposal, colour_quantiles, n_sigma,
+                                               usable=reason == 0)
     data: dict[str, np.ndarray] = {
         "nsaid": raw["nsaid"].to_numpy(dtype=np.int64),
         "ra": raw["ra"].to_numpy(dtype=np.float64),
@@ -191,6 +239,7 @@ def ingest_frame(raw: pd.DataFrame, *, noise_model: NoiseModel, colour_quantiles
     for k in range(N_BANDS):
         data[IVAR_COLUMNS[k]] = ivar[:, k]
     data["ingest_reason"] = reason
+    data["bands_used"] = bands_used_mask(band_present(obs_flux, obs_sigma))
     data["oos_noise"] = oos_noise
     data["oos_color"] = oos_color
     return pd.DataFrame(data, index=pd.RangeIndex(len(z)))
@@ -220,6 +269,8 @@ def summarise(catalog: pd.DataFrame) -> dict[str, Any]:
     flux = catalog[list(FLUX_COLUMNS)].to_numpy(dtype=np.float64)
     ivar = catalog[list(IVAR_COLUMNS)].to_numpy(dtype=np.float64)
     u_r = mag[valid, 0] - mag[valid, 2]
+    u_r = u_r[np.isfinite(u_r)]  # only galaxies with positive u and r fluxes have a Pogson u - r
+    bands_used = catalog["bands_used"].to_numpy(dtype=np.int64)
     floors = np.asarray(KCORRECT_FLOORS)
     with np.errstate(invalid="ignore"):
         # only where σ_m means something: a measured (w > 0), finite positive flux
@@ -235,7 +286,10 @@ def summarise(catalog: pd.DataFrame) -> dict[str, Any]:
         # the paper's disjoint reporting classes: noise first, then colour
         "oos_color_only": int((oos_color & ~oos_noise).sum()),
         "valid": int(valid.sum()),
+        "valid_u_minus_r": int(u_r.size),
         "valid_u_minus_r_above_0p5": int(np.sum(u_r > 0.5)),
+        # usable galaxies whose posterior goes without the band (bands_used bit clear)
+        "usable_without": {b: int(np.sum(usable & ((bands_used >> k) & 1 == 0))) for k, b in enumerate(BANDS)},
         "below_floor": {b: int(below_floor[:, k].sum()) for k, b in enumerate(BANDS)},
         "finite_flux": {b: int(np.isfinite(flux[:, k]).sum()) for k, b in enumerate(BANDS)},
         "finite_positive_r_flux": int(np.sum(np.isfinite(flux[:, 2]) & (flux[:, 2] > 0))),
@@ -260,14 +314,15 @@ def merge_summaries(parts: list[Mapping[str, Any]]) -> dict[str, Any]:
 def sanity_problems(summary: Mapping[str, Any], *, duplicate_nsaids: int = 0, source: str = "NSA file") -> list[str]:
     """The §3 ingest sanity checks that fail, as messages (empty when all pass).
 
-    Median u − r over valid rows > 0.5 (catches a wrong band order); σ_m >= floor − 1e-4 where
+    Median u − r over valid rows with positive u and r fluxes > 0.5 (catches a wrong band order); σ_m >= floor − 1e-4 where
     w > 0 and f > 0; galaxy ids unique; >= 95 % of rows with finite positive r flux; no band without any finite
     flux.
     """
     problems = []
     n = summary["rows"]
-    if summary["valid"] and not summary["valid_u_minus_r_above_0p5"] > summary["valid"] / 2:
-        problems.append(f"{source}: median u - r of the {summary['valid']} valid rows is <= 0.5 mag; "
+    n_ur = summary["valid_u_minus_r"]
+    if n_ur and not summary["valid_u_minus_r_above_0p5"] > n_ur / 2:
+        problems.append(f"{source}: median u - r of the {n_ur} valid rows with positive u and r fluxes is <= 0.5 mag; "
                         f"are the bands in FNugriz order (ugriz = indices 2..6)?")
     for b, k in summary["below_floor"].items():
         if k:

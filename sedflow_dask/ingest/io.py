@@ -22,7 +22,7 @@ from hats_import.catalog.file_readers import InputReader
 
 from ..files import file_sha256
 from ..layout import DATA_GLOB, ZSTD_LEVEL
-from ..noise.model import NoiseModel
+from ..noise.proposal import NoiseProposal
 from .core import ingest_frame
 from .flags import FlagLayout, evaluate_clean
 from .join import read_joined
@@ -39,19 +39,19 @@ class CatalogChunkReader(InputReader):
 
     Args:
         catalog: the catalog reader (any preset: it returns the standard frame).
-        noise_model: p(σ | m) for the noise out-of-support flag.
+        proposal: the training noise proposal (its σ_f range is the noise support).
         colour_quantiles: the 10 training colour quantiles [mag].
-        n_sigma: noise-outlier threshold (σ > μ + n_sigma s).
+        n_sigma: colour-outlier threshold, in units of the colour's error.
         dflags_cut, missing_flags: as ``IngestConfig``.
         flag_layout: flag words inside the catalog itself (a user-augmented NSA), or None.
         joined: the flags-join work directory (companion given), or None.
     """
 
-    def __init__(self, catalog: CatalogReader, *, noise_model: NoiseModel, colour_quantiles: Iterable[float],
+    def __init__(self, catalog: CatalogReader, *, proposal: NoiseProposal, colour_quantiles: Iterable[float],
                  n_sigma: float = 3.0, dflags_cut: bool = False, missing_flags: Literal["exclude", "keep"] = "exclude",
                  flag_layout: FlagLayout | None = None, joined: str | None = None) -> None:
         self.catalog = catalog
-        self.noise_model = noise_model
+        self.proposal = proposal
         self.colour_quantiles = [float(q) for q in colour_quantiles]
         self.n_sigma = float(n_sigma)
         self.dflags_cut = bool(dflags_cut)
@@ -67,7 +67,7 @@ class CatalogChunkReader(InputReader):
             clean = evaluate_clean(self.catalog.read_columns(self.flag_layout.columns, start, stop), self.flag_layout)
         elif self.joined is not None:
             found, clean = read_joined(self.joined, chunk, start, stop)
-        return ingest_frame(raw, noise_model=self.noise_model, colour_quantiles=self.colour_quantiles,
+        return ingest_frame(raw, proposal=self.proposal, colour_quantiles=self.colour_quantiles,
                             n_sigma=self.n_sigma, flag_clean=clean, flag_found=found, dflags_cut=self.dflags_cut,
                             missing_flags=self.missing_flags)
 

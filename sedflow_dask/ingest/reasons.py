@@ -18,11 +18,20 @@ class IngestReason(enum.IntFlag):
     FLAGS_MISSING = 1 << 6
     FLAGS_UNCLEAN = 1 << 7
     DFLAGS_BAD = 1 << 8
+    TOO_FEW_BANDS = 1 << 9
 
 
+#: Fewest measured bands (flux finite, ivar finite and > 0) a usable galaxy has: the training
+#: proposal's ``min_bands``, the fewest the flow has seen.
+MIN_BANDS = 3
 #: Bits saying the data cannot be used at all (output status ``bad_input``).
-DATA_VALIDITY_BITS = (IngestReason.NONFINITE_FLUX | IngestReason.NONPOSITIVE_FLUX | IngestReason.BAD_IVAR
-                      | IngestReason.BAD_SIGMA | IngestReason.Z_INVALID | IngestReason.Z_OUT_OF_RANGE)
+DATA_VALIDITY_BITS = IngestReason.TOO_FEW_BANDS | IngestReason.Z_INVALID | IngestReason.Z_OUT_OF_RANGE
+#: Per-band bits: informational, saying why bands were unusable. An unusable band of a galaxy
+#: with enough others is recorded by ``bands_used`` alone; these bits are set only beside
+#: TOO_FEW_BANDS. NONPOSITIVE_FLUX and BAD_SIGMA are no longer set (a zero or negative flux with
+#: a valid ivar is a measurement, and σ_f = ivar^-1/2 is finite for every finite ivar > 0);
+#: their values stay reserved so that older catalogs keep their meaning.
+BAND_BITS = IngestReason.NONFINITE_FLUX | IngestReason.NONPOSITIVE_FLUX | IngestReason.BAD_IVAR | IngestReason.BAD_SIGMA
 #: Bits of the quality cuts (output status ``cut``).
 CUT_BITS = IngestReason.FLAGS_MISSING | IngestReason.FLAGS_UNCLEAN | IngestReason.DFLAGS_BAD
 

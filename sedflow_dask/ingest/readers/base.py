@@ -14,8 +14,9 @@ A reader turns one catalog file, a row range at a time, into the *standard frame
 indexed by the row number in the file (0-based). Everything after the reader (reason bits,
 flag cuts, out-of-support flags, HATS writing) reads only this frame, so it is the same for
 every reader. Readers never drop or reorder rows, and a value they cannot use (a sentinel
-magnitude, a null) becomes NaN or a zero ivar, i.e. a reason bit downstream, never an error; a
-file or column they cannot read at all is a ValueError naming the file and the column.
+magnitude or flux, a null) becomes NaN or a zero ivar, i.e. an unmeasured band downstream,
+never an error; a zero or negative flux is a measurement and goes through as it is. A file or
+column they cannot read at all is a ValueError naming the file and the column.
 
 Readers are frozen dataclasses: Dask ships them to the workers, which read their own ranges.
 """
@@ -183,6 +184,21 @@ def as_galaxy_ids(values, column: str, source: str, start: int) -> np.ndarray:
 def row_ids(start: int, stop: int) -> np.ndarray:
     """The 1-based row numbers of rows [start, stop): the galaxy id of a table without an id column."""
     return np.arange(start + 1, stop + 1, dtype=np.int64)
+
+
+#: Stored flux values that are placeholders for "no measurement" in table exports (CasJobs,
+#: TOPCAT, IDL pipelines), not fluxes: a real measurement never lands exactly on them.
+FLUX_SENTINELS: tuple[float, ...] = (-9999.0, -999.0, -99.0)
+
+
+def mask_flux_sentinels(flux, ivar) -> tuple[np.ndarray, np.ndarray]:
+    """(flux, ivar) float64 arrays of the same shape, e.g. (n, 5) or (n,), with every stored flux
+    equal to a :data:`FLUX_SENTINELS` value turned into NaN with ivar 0; other fluxes, negative
+    ones included, unchanged."""
+    f = np.array(flux, dtype=np.float64)
+    w = np.array(ivar, dtype=np.float64)
+    sentinel = np.isin(f, FLUX_SENTINELS)
+    return np.where(sentinel, np.nan, f), np.where(sentinel, 0.0, w)
 
 
 def standard_frame(ids, ra, dec, z, flux, ivar, start: int) -> pd.DataFrame:

@@ -10,12 +10,14 @@ The map (``--columns id=OBJID,ra=RA,dec=DEC,z=Z,flux_u=F_U,ivar_u=W_U,...`` or t
 
 The table's photometry is taken as it is: AB, already corrected for Galactic extinction, with
 its own errors (no SDSS corrections here; the ingest's sanity check says when errors sit below
-kcorrect's floors). Unusable values become reason bits downstream, never errors: a magnitude
+kcorrect's floors). Unusable values become unmeasured bands downstream (``bands_used``; a
+galaxy with fewer than 3 measured bands gets ``TOO_FEW_BANDS``), never errors: a magnitude
 that is NaN or a sentinel (``|m| ≥ 50``: 99, −99, −9999 ...) becomes a NaN flux without an
-error (``NONFINITE_FLUX`` and ``BAD_IVAR``); a magnitude error that is ≤ 0, NaN or a
-sentinel, or a flux error that is ≤ 0 or NaN, becomes ivar 0 (``BAD_IVAR``); fluxes, ivars
-and redshifts go through as they are (a −9999 flux is ``NONPOSITIVE_FLUX``, a zero or negative
-ivar ``BAD_IVAR``, a −9999 z ``Z_OUT_OF_RANGE``).
+error; a magnitude error that is ≤ 0, NaN or a sentinel, or a flux error that is ≤ 0 or NaN,
+becomes ivar 0; a stored flux equal to a sentinel (−9999, −999, −99) becomes a NaN flux with
+ivar 0. Other fluxes, ivars and redshifts go through as they are: a zero or negative flux with
+a valid error is a measurement, a zero or negative ivar no measurement, a −9999 z
+``Z_OUT_OF_RANGE``.
 """
 
 from __future__ import annotations
@@ -28,7 +30,17 @@ import numpy as np
 import pandas as pd
 
 from ...photometry import BANDS, N_BANDS, ivar_from_sigma_mag, mag_to_flux
-from .base import CatalogReader, as_float, as_galaxy_ids, find_column, positions_frame, row_ids, standard_frame
+from .base import (
+    FLUX_SENTINELS,
+    CatalogReader,
+    as_float,
+    as_galaxy_ids,
+    find_column,
+    mask_flux_sentinels,
+    positions_frame,
+    row_ids,
+    standard_frame,
+)
 from .tables import TableFile
 
 #: Multiply a flux in this unit by the factor to get nanomaggies (1 nmgy = 3.631 µJy).
@@ -42,9 +54,10 @@ BAND_KEYS: tuple[str, ...] = ("flux", "ivar", "fluxerr", "mag", "magerr")
 MAP_KEYS: tuple[str, ...] = POSITION_KEYS + tuple(f"{k}_{b}" for k in BAND_KEYS for b in BANDS)
 #: The forms a band's photometry may take: (value key, error key).
 BAND_FORMS: tuple[tuple[str, str], ...] = (("flux", "ivar"), ("flux", "fluxerr"), ("mag", "magerr"))
-SENTINEL_RULE = (f"magnitudes NaN or |m| >= {MAG_SENTINEL:g} -> NaN flux, ivar 0 (NONFINITE_FLUX, BAD_IVAR); "
-                 f"magnitude errors <= 0, NaN or >= {MAG_SENTINEL:g} and flux errors <= 0 or NaN -> ivar 0 "
-                 f"(BAD_IVAR); fluxes, ivars and z as stored")
+SENTINEL_RULE = (f"magnitudes NaN or |m| >= {MAG_SENTINEL:g} -> NaN flux, ivar 0 (band not measured); "
+                 f"magnitude errors <= 0, NaN or >= {MAG_SENTINEL:g} and flux errors <= 0 or NaN -> ivar 0; "
+                 f"stored fluxes {', '.join(f'{v:g}' for v in FLUX_SENTINELS)} -> NaN flux, ivar 0; other fluxes "
+                 f"(zero and negative ones are measurements), ivars and z as stored")
 
 
 def parse_column_map(text: str) -> dict[str, str]:
@@ -126,13 +139,15 @@ class ColumnMapReader(CatalogReader):
                     good = ~sentinel & np.isfinite(e) & (e > 0) & (e < MAG_SENTINEL)
                     ivar[:, k] = np.where(good, ivar_from_sigma_mag(flux[:, k], np.where(good, e, 1.0)), 0.0)
                 else:
-                    flux[:, k] = v * scale
                     if ekey == "ivar":
-                        ivar[:, k] = e / scale**2
+                        w = e / scale**2
                     else:
                         sigma = e * scale
                         good = np.isfinite(sigma) & (sigma > 0)
-                        ivar[:, k] = np.where(good, 1.0 / np.where(good, sigma, 1.0) ** 2, 0.0)
+                        w = np.where(good, 1.0 / np.where(good, sigma, 1.0) ** 2, 0.0)
+                    # sentinels are judged on the stored value, before the unit scale
+                    stored, kept = mask_flux_sentinels(v, w)
+                    flux[:, k], ivar[:, k] = stored * scale, kept
         return standard_frame(self._ids(a, start, stop), value["ra"], value["dec"], value["z"], flux, ivar, start)
 
     def read_positions(self, start: int, stop: int) -> pd.DataFrame:

@@ -27,6 +27,7 @@ from .base import (
     as_galaxy_ids,
     band_columns,
     find_column,
+    mask_flux_sentinels,
     name_index,
     positions_frame,
     row_ids,
@@ -107,7 +108,7 @@ class SDSSReader(CatalogReader):
         flux = ugriz_array(a, self.flux, src, start)
         ivar = ugriz_array(a, self.ivar, src, start)
         ext = ugriz_array(a, self.extinction, src, start) if self.extinction else None
-        f, w = correct_sdss_photometry(flux, ivar, ext, self.corrections)
+        f, w = correct_sdss_photometry(*mask_flux_sentinels(flux, ivar), ext, self.corrections)
         return standard_frame(self._ids(a, start, stop), as_float(a[self.ra], self.ra, src, start),
                               as_float(a[self.dec], self.dec, src, start), as_float(a[self.z], self.z, src, start),
                               f, w, start)
