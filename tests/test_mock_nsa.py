@@ -248,12 +248,19 @@ def test_reason_bits_match_the_values_written(mock):
     w = cat["SERSIC_NMGY_IVAR"][:, UGRIZ].astype(np.float64)
     z = cat["Z"].astype(np.float64)
     with np.errstate(invalid="ignore"):
-        bits = (np.any(~np.isfinite(f), 1) * int(R.NONFINITE_FLUX)
-                | np.any(np.isfinite(f) & (f <= 0), 1) * int(R.NONPOSITIVE_FLUX)
-                | np.any(~(w > 0) | ~np.isfinite(w), 1) * int(R.BAD_IVAR)
+        # a band is measured where its flux is finite (any sign) and its ivar finite and > 0; a galaxy
+        # needs three, and the per-band bits only explain a galaxy with fewer
+        measured = np.isfinite(f) & np.isfinite(w) & (w > 0)
+        few = measured.sum(axis=1) < 3
+        bits = (few * int(R.TOO_FEW_BANDS)
+                | (few & np.any(~np.isfinite(f), 1)) * int(R.NONFINITE_FLUX)
+                | (few & np.any(~(w > 0) | ~np.isfinite(w), 1)) * int(R.BAD_IVAR)
                 | ~np.isfinite(z) * int(R.Z_INVALID)
                 | (np.isfinite(z) & ((z <= 0) | (z > 0.2))) * int(R.Z_OUT_OF_RANGE))
     np.testing.assert_array_equal(bits, truth["ingest_reason_data"].to_numpy())
+    # the band pathologies took one band each: four measured bands, no bit
+    band_rows = truth["pathology"].isin(["zero_ivar", "negative_ivar", "nan_flux"]).to_numpy()
+    assert (measured[band_rows].sum(axis=1) == 4).all() and (measured[~band_rows].sum(axis=1) == 5).all()
     for name in ("nonpositive_flux", "zero_ivar", "negative_ivar", "nan_flux"):
         rows = (truth["pathology"] == name).to_numpy()
         band = truth["pathology_band"].to_numpy()[rows]

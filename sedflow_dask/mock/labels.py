@@ -26,12 +26,10 @@ PATHOLOGY_RATES: dict[str, float] = {
 }
 #: Pathology name -> its int8 code in :attr:`MockLabels.pathology`.
 PATHOLOGY_CODE: dict[str, np.int8] = {name: np.int8(i) for i, name in enumerate(PATHOLOGIES)}
-#: Data-validity reason bit each pathology sets (the others set none).
+#: Data-validity reason bit each pathology sets (the others set none). The band pathologies touch
+#: one band of five, so the galaxy keeps four measured bands and stays usable: a zero or negative
+#: flux is a measurement, a bad ivar or NaN flux only clears the band's bit of ``bands_used``.
 PATHOLOGY_REASON: dict[str, IngestReason] = {
-    "nonpositive_flux": IngestReason.NONPOSITIVE_FLUX,
-    "zero_ivar": IngestReason.BAD_IVAR,
-    "negative_ivar": IngestReason.BAD_IVAR,
-    "nan_flux": IngestReason.NONFINITE_FLUX,
     "nan_z": IngestReason.Z_INVALID,
     "negative_z": IngestReason.Z_OUT_OF_RANGE,
     "z_above_range": IngestReason.Z_OUT_OF_RANGE,

@@ -93,7 +93,7 @@ def expected_ingest_reason(truth, *, preset: str = "sedflow2022", flag_mode: str
     (a flag table beside the catalog: rows not in it get FLAGS_MISSING, or nothing with
     ``missing_flags="keep"``), "inside" (the columns written with ``flags_inside=True``: every
     row has words) or "none" (no flags: the flag cuts are off). ``flag_mode="per_band"`` assumes
-    the default flag_bands = ugriz. BAD_SIGMA is never expected (``docs/mock-nsa.md``).
+    the default flag_bands = ugriz. A band pathology sets no bit: four bands stay measured (``docs/mock-nsa.md``).
     """
     if preset not in FLAG_PRESETS or flag_mode not in FLAG_MODES:
         raise ValueError(f"preset must be one of {FLAG_PRESETS} and flag_mode one of {FLAG_MODES}")

@@ -183,8 +183,9 @@ def truth_metadata(plan: MockPlan) -> dict:
         "colour_quantiles_source": plan.colour_source,
         "counts": plan.counts(),
         "ingest_reason": "by construction for the default ingest options (preset sedflow2022, flag_mode "
-                         "object, the flag companion, missing_flags exclude, no DFLAGS cut); BAD_SIGMA is "
-                         "never expected: it belongs to rows whose flux and ivar pass their own checks",
+                         "object, the flag companion, missing_flags exclude, no DFLAGS cut); a band pathology "
+                         "touches one band and sets no bit (the galaxy keeps 4 measured bands); BAD_SIGMA and "
+                         "NONPOSITIVE_FLUX are never expected",
     }
 
 
