@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -10,6 +12,7 @@ from sedflow_dask.ingest.core import convert_photometry, data_validity_reasons
 from sedflow_dask.noise import load_noise_model
 from sedflow_dask.noise.cli import real_set_support
 from sedflow_dask.noise.fit import bin_scatter
+from sedflow_dask.noise.proposal import default_proposal
 from sedflow_dask.photometry import BANDS, FLUX_COLUMNS, IVAR_COLUMNS
 from sedflow_dask.simulate import training_colour_quantiles
 from sedflow_dask.survey.sdss import KCORRECT_FLOORS
@@ -20,7 +23,8 @@ def real_usable():
     frame, _ = read_kcorrect_sdss()
     flux, ivar = frame[list(FLUX_COLUMNS)].to_numpy(), frame[list(IVAR_COLUMNS)].to_numpy()
     mag, sigma = convert_photometry(flux, ivar)
-    usable = data_validity_reasons(flux, ivar, sigma, frame["z"].to_numpy()) == 0
+    # the noise model's sample: usable galaxies with a Pogson magnitude (positive flux) in every band
+    usable = (data_validity_reasons(flux, ivar, frame["z"].to_numpy()) == 0) & np.all(np.isfinite(mag), axis=1)
     return mag[usable], sigma[usable]
 
 
@@ -60,10 +64,17 @@ def test_robust_scatter_estimator():
         bin_scatter(gauss, "mad")
 
 
-def test_support_on_the_real_set_default_versus_depths():
-    """The default covers ≥ 97 % of the real galaxies; the depth-derived model rejected a third."""
-    default = real_set_support(load_noise_model(), training_colour_quantiles(), 3.0)
-    assert default["usable"] == 9255
-    assert default["oos_any_frac"] <= 0.03
-    depths = real_set_support(load_noise_model("sdss_depths"), training_colour_quantiles(), 3.0)
-    assert depths["oos_noise_frac"] > 0.25
+def test_support_on_the_real_set():
+    """Against the shipped proposal and training set, <= 1 % of the usable real galaxies are out of
+    support; a proposal as narrow as the real errors' core rejects most of them."""
+    proposal = default_proposal()
+    default = real_set_support(proposal, training_colour_quantiles(), 3.0)
+    # 9,255 with positive ugriz fluxes, plus 9 whose zero or negative flux is now a measurement
+    assert default["usable"] == 9264 and default["usable_nonpositive_flux"] == 9
+    assert default["proposal_sha256"] == proposal.sha256()
+    assert default["oos_noise"] == 0 and default["oos_any_frac"] <= 0.01
+    # the colour test allows for each colour's error: without it more noisy colours fall below
+    assert real_set_support(proposal, training_colour_quantiles(), 0.0)["oos_color"] > default["oos_color"]
+    narrow = dataclasses.replace(proposal, sigma_min=np.array([1.0, 1.2, 2.5, 4.0, 8.0]),
+                                 sigma_max=np.array([2.5, 3.0, 6.0, 9.0, 18.0]))
+    assert real_set_support(narrow, training_colour_quantiles(), 3.0)["oos_noise_frac"] > 0.5

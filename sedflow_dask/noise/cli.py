@@ -8,6 +8,8 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 
 def register(sub) -> None:
     from ..cli_args import add_config_args
@@ -26,13 +28,16 @@ def register(sub) -> None:
     show.add_argument("model", nargs="?", metavar="FILE", help="noise-model JSON")
     show.set_defaults(func=cmd_noise_show)
     support = noise.add_parser(
-        "support", help="out-of-support fractions of the real SDSS galaxies under a noise model",
-        description="Flag the usable galaxies of the real SDSS set shipped in kcorrect (0 < z <= 0.2, positive "
-                    "fluxes) as ingest does: oos_noise (sigma above mu + outlier_sigma * s in any band) and "
-                    "oos_color (a colour below the training set's 0.1th percentile). Prints one JSON object.")
+        "support", help="out-of-support fractions of the real SDSS galaxies against a training proposal",
+        description="Flag the usable galaxies of the real SDSS set shipped in kcorrect (0 < z <= 0.2, at least 3 "
+                    "measured bands) as ingest does: oos_noise (a band's flux error outside the training "
+                    "proposal's range) and oos_color (a colour of asinh magnitudes more than outlier_sigma "
+                    "errors below the training set's 0.1th percentile). Prints one JSON object.")
     add_config_args(support)
-    support.add_argument("--model", metavar="NAME|FILE", help="noise model (default: noise.model, else the shipped "
-                                                               "default); shipped names: sdss_real, sdss_depths")
+    support.add_argument("--proposal", metavar="FILE", help="noise proposal (default: noise.proposal, else the "
+                                                             "shipped one)")
+    support.add_argument("--model", metavar="NAME|FILE", help="without --proposal: the proposal built on this noise "
+                                                               "model (shipped names: sdss_real, sdss_depths)")
     support.add_argument("--training-set", metavar="DIR|JSON",
                          help="training set (or colour-quantile JSON) for oos_color (default: the shipped one)")
     support.set_defaults(func=cmd_noise_support)
@@ -74,32 +79,43 @@ def cmd_noise_show(args: argparse.Namespace, config) -> int:
     return 0
 
 
-def real_set_support(noise_model, colour_quantiles, n_sigma: float) -> dict:
-    """Out-of-support counts and fractions of the real SDSS set's usable galaxies."""
+def real_set_support(proposal, colour_quantiles, n_sigma: float) -> dict:
+    """Out-of-support counts and fractions of the real SDSS set's usable galaxies.
+
+    ``proposal`` is a :class:`~sedflow_dask.noise.proposal.NoiseProposal`, ``colour_quantiles``
+    the 10 training colour quantiles [mag], ``n_sigma`` the colour test's threshold; the rules
+    are ingest's (``ingest.core.flag_out_of_support``).
+    """
     from ..datasets.kcorrect_sdss import read_kcorrect_sdss
-    from ..ingest.core import convert_photometry, data_validity_reasons, flag_out_of_support
-    from ..photometry import FLUX_COLUMNS, IVAR_COLUMNS
+    from ..ingest.core import data_validity_reasons, flag_out_of_support
+    from ..likelihood import observations_from_catalog
+    from ..photometry import FLUX_COLUMNS, IVAR_COLUMNS, band_present
 
     frame, provenance = read_kcorrect_sdss()
     flux, ivar = frame[list(FLUX_COLUMNS)].to_numpy(), frame[list(IVAR_COLUMNS)].to_numpy()
-    mag, sigma = convert_photometry(flux, ivar)
-    usable = data_validity_reasons(flux, ivar, sigma, frame["z"].to_numpy()) == 0
-    oos_noise, oos_color = flag_out_of_support(mag, sigma, noise_model, colour_quantiles, n_sigma, usable=usable)
+    obs_flux, obs_sigma = observations_from_catalog(flux, ivar)
+    usable = data_validity_reasons(flux, ivar, frame["z"].to_numpy()) == 0
+    oos_noise, oos_color = flag_out_of_support(obs_flux, obs_sigma, proposal, colour_quantiles, n_sigma, usable=usable)
     n = int(usable.sum())
     counts = {"oos_noise": int(oos_noise.sum()), "oos_color": int(oos_color.sum()),
               "oos_any": int((oos_noise | oos_color).sum())}
+    all_bands = np.all(band_present(obs_flux, obs_sigma), axis=1)
     return {"data_set": provenance["data_set"], "flux_column": provenance["flux_column"], "rows": len(frame),
-            "usable": n, "noise_model_sha256": noise_model.sha256(),
-            "noise_model_fitted_from": noise_model.provenance.get("fitted_from"), "outlier_sigma": n_sigma,
+            "usable": n, "usable_all_bands": int((usable & all_bands).sum()),
+            "usable_nonpositive_flux": int((usable & np.any(obs_flux <= 0, axis=1)).sum()),
+            "proposal_sha256": proposal.sha256(), "outlier_sigma": n_sigma,
             **counts, **{f"{k}_frac": round(v / n, 5) for k, v in counts.items()}}
 
 
 def cmd_noise_support(args: argparse.Namespace, config) -> int:
-    from ..simulate import training_colour_quantiles
-    from .model import load_noise_model
+    import dataclasses
 
-    result = real_set_support(load_noise_model(args.model or config.noise.model),
-                              training_colour_quantiles(args.training_set), config.noise.outlier_sigma)
+    from ..ingest.pipeline import SupportReference
+
+    noise = dataclasses.replace(config.noise, proposal=args.proposal or config.noise.proposal,
+                                model=args.model or config.noise.model)
+    reference = SupportReference.from_config(noise, args.training_set)
+    result = real_set_support(reference.proposal, reference.colour_quantiles, reference.outlier_sigma)
     json.dump(result, sys.stdout, indent=1)
     sys.stdout.write("\n")
     return 0
