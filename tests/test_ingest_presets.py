@@ -4,8 +4,6 @@ galaxies of the kcorrect wheel, generic tables in FITS/Parquet/CSV, input refuse
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -38,7 +36,7 @@ def kcorrect_run(client, tmp_path_factory):
 
 def test_the_real_sdss_set_ingests_every_galaxy(kcorrect_run, capsys):
     from sedflow_dask.datasets import read_kcorrect_sdss
-    from sedflow_dask.noise.model import load_noise_model
+    from sedflow_dask.noise.proposal import default_proposal
 
     got = by_id(kcorrect_run)
     assert len(got) == 10_000 and got.index.tolist() == list(range(1, 10_001))  # ids: 1-based row numbers
@@ -48,28 +46,31 @@ def test_the_real_sdss_set_ingests_every_galaxy(kcorrect_run, capsys):
     np.testing.assert_array_equal(got[list(FLUX_COLUMNS)].to_numpy(), frame[list(FLUX_COLUMNS)].to_numpy())
     np.testing.assert_array_equal(got[list(IVAR_COLUMNS)].to_numpy(), frame[list(IVAR_COLUMNS)].to_numpy())
     f, w, z = (frame[list(FLUX_COLUMNS)].to_numpy(), frame[list(IVAR_COLUMNS)].to_numpy(), frame["z"].to_numpy())
-    valid = (z > 0) & (z <= 0.2) & np.all(np.isfinite(f) & (f > 0) & np.isfinite(w) & (w > 0), axis=1)
+    measured = np.isfinite(f) & np.isfinite(w) & (w > 0)           # any sign of flux
+    valid = (z > 0) & (z <= 0.2) & (measured.sum(axis=1) >= 3)
     reason = got["ingest_reason"].to_numpy()
     np.testing.assert_array_equal(reason == 0, valid)
-    assert valid.sum() == 9255
+    np.testing.assert_array_equal(got["bands_used"].to_numpy(), (measured * [1, 2, 4, 8, 16]).sum(axis=1))
+    # 9,255 with positive ugriz fluxes and 9 more whose zero or negative fluxes are measurements
+    assert valid.sum() == 9264 and (valid & np.any(f <= 0, axis=1)).sum() == 9
     assert ((reason & int(R.Z_OUT_OF_RANGE)) != 0).sum() == ((z <= 0) | (z > 0.2)).sum() > 0
     prov = read_provenance(kcorrect_run)
-    assert prov["usable"] == 9255 and prov["rows"] == 10_000 and prov["preset"] == "sdss"
+    assert prov["usable"] == 9264 and prov["rows"] == 10_000 and prov["preset"] == "sdss"
     assert prov["input"]["flux"] == "model" and prov["input"]["id"] == "row number (1-based)"
     assert prov["corrections"]["ab_offsets_mag"] == [-0.04, 0.0, 0.0, 0.0, 0.02]
     assert prov["corrections"]["error_floors_mag"] == [0.05, 0.02, 0.02, 0.02, 0.03]
-    assert prov["flag_cuts"].startswith("none") and prov["noise_model"]["sha256"] == load_noise_model().sha256()
+    assert prov["flag_cuts"].startswith("none") and prov["noise_proposal"]["sha256"] == default_proposal().sha256()
     assert "preset sdss (given)" in prov["input"]["statement"]
     props = dict(line.split("=", 1) for line in (kcorrect_run / "hats.properties").read_text().splitlines()
                  if "=" in line and not line.startswith("#"))
-    assert props["sedflow_preset"] == "sdss" and props["sedflow_noise_sha256"] == load_noise_model().sha256()
+    assert props["sedflow_preset"] == "sdss" and props["sedflow_proposal_sha256"] == default_proposal().sha256()
 
 
 # -- generic tables --------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def table():
     t = tf.make_table(N_TABLE, seed=4)
-    t["sigma"][7, 1] = 0.0                       # BAD_IVAR in every form (ivar inf, flux error 0, mag error 0)
+    t["sigma"][7, 1] = 0.0                       # g unmeasured in every form (ivar inf, flux error 0, mag error 0)
     t["ZSPEC"][8] = 0.35                         # Z_OUT_OF_RANGE
     return t
 
@@ -90,12 +91,13 @@ def test_generic_tables_give_identical_ingested_rows(client, table, tmp_path, fo
         catalogs.append(by_id(res.path))
     first = catalogs[0]
     assert first.index.tolist() == sorted(table["ID"].tolist())
-    assert first.loc[table["ID"][7], "ingest_reason"] == R.BAD_IVAR
+    assert first.loc[table["ID"][7], "ingest_reason"] == 0 and first.loc[table["ID"][7], "bands_used"] == 31 - 2
     assert first.loc[table["ID"][8], "ingest_reason"] == R.Z_OUT_OF_RANGE
-    assert (first["ingest_reason"] == 0).sum() == N_TABLE - 2
+    assert (first["ingest_reason"] == 0).sum() == N_TABLE - 1
     for other in catalogs[1:]:
         ok = first["ingest_reason"] == 0
         pd.testing.assert_series_equal(other["ingest_reason"], first["ingest_reason"])
+        pd.testing.assert_series_equal(other["bands_used"], first["bands_used"])
         pd.testing.assert_frame_equal(other[["oos_noise", "oos_color", "ra", "dec", "z"]],
                                       first[["oos_noise", "oos_color", "ra", "dec", "z"]])
         cols = [*MAG_COLUMNS, *SIGMA_COLUMNS]
@@ -129,38 +131,37 @@ def test_cli_refuses_bad_input_before_starting_a_cluster(table, tmp_path, capsys
     assert rc == 2 and "--columns ra=COL,dec=COL" in err and "dask:" not in err
 
 
-# -- the noise model a catalog was flagged with, against the model's ----------------------------------
-def test_infer_refuses_a_catalog_flagged_with_another_noise_model(client, table, tmp_path, capsys):
+# -- the noise proposal a catalog was flagged with, against the model's -------------------------------
+def test_infer_refuses_a_catalog_flagged_against_another_proposal(client, table, tmp_path, capsys):
     from sedflow_dask.config import Config
     from sedflow_dask.infer.run import plan_inference
-    from sedflow_dask.noise.model import NAMED_NOISE_MODELS, load_noise_model
+    from sedflow_dask.noise.proposal import DEFAULT_PROPOSAL_PATH, resolve_proposal
     from sedflow_dask.posterior import load_posterior_model
 
-    model_sha = load_posterior_model().meta["noise_sha256"]
-    other = next(n for n in NAMED_NOISE_MODELS if load_noise_model(n).sha256() != model_sha)
+    model_sha = load_posterior_model().meta["proposal_sha256"]
+    other = resolve_proposal(None, "sdss_depths")  # the proposal built on the depth-derived noise model
+    assert other.sha256() != model_sha
     path = tf.write_table(tf.table_frame(tf.make_table(40, seed=5), "nmgy"), tmp_path / "t.parquet", "parquet")
     ingested = tmp_path / "ingested"
-    rc = main(["ingest", str(path), "--columns", tf.column_map("nmgy"), "--noise-model", other, "--out", str(ingested),
-               "--scheduler", client.scheduler.address, "--no-progress"])
+    rc = main(["ingest", str(path), "--columns", tf.column_map("nmgy"), "--noise-model", "sdss_depths", "--out",
+               str(ingested), "--scheduler", client.scheduler.address, "--no-progress"])
     err = capsys.readouterr().err
     assert rc == 0, err
     assert "t.parquet: preset table (detected from the column map): parquet read through the column map" in err
-    assert read_provenance(ingested)["noise_model"]["source"] == other
+    recorded = read_provenance(ingested)["noise_proposal"]
+    assert recorded["sha256"] == other.sha256() and recorded["source"] == "sdss_depths"
     out = tmp_path / "catalog"
     rc = main(["infer", str(ingested), "--out", str(out), "--samples", "50", "--no-fallback", "--no-progress"])
     err = capsys.readouterr().err
-    assert rc == 2 and "NOISE MODEL MISMATCH" in err and f"shipped noise model {other}" in err
+    assert rc == 2 and "NOISE PROPOSAL MISMATCH" in err and "(the shipped proposal)" in err
     assert "--allow-noise-mismatch" in err and "dask:" not in err and not out.exists()
-    rc = main(["infer", str(ingested), "--out", str(out), "--samples", "50", "--no-fallback", "--no-progress",
-               "--allow-noise-mismatch", "--scheduler", client.scheduler.address])
-    err = capsys.readouterr().err
-    assert rc == 0 and "WARNING: NOISE MODEL MISMATCH" in err
-    check = json.loads((out / "provenance.json").read_text())["noise_check"]
-    assert check["match"] is False and check["model"] == model_sha and check["catalog"] == load_noise_model(other).sha256()
-    same = [n for n in NAMED_NOISE_MODELS if load_noise_model(n).sha256() == model_sha]
-    if same:  # a catalog flagged with the model's own noise model passes without a word
-        rc = main(["ingest", str(path), "--columns", tf.column_map("nmgy"), "--noise-model", same[0], "--out",
-                   str(tmp_path / "same"), "--scheduler", client.scheduler.address, "--no-progress"])
-        assert rc == 0
-        plan = plan_inference(Config(), tmp_path / "same", tmp_path / "same_out")
-        assert plan.noise_check["match"] and not plan.warnings
+    plan = plan_inference(Config(), ingested, out, allow_noise_mismatch=True)
+    check = plan.noise_check
+    assert check["match"] is False and check["model"] == model_sha and check["catalog"] == other.sha256()
+    assert any("NOISE PROPOSAL MISMATCH" in w for w in plan.warnings)
+    # a catalog flagged against the model's own proposal passes without a word
+    rc = main(["ingest", str(path), "--columns", tf.column_map("nmgy"), "--proposal", str(DEFAULT_PROPOSAL_PATH),
+               "--out", str(tmp_path / "same"), "--scheduler", client.scheduler.address, "--no-progress"])
+    assert rc == 0
+    plan = plan_inference(Config(), tmp_path / "same", tmp_path / "same_out")
+    assert plan.noise_check["match"] and not plan.warnings

@@ -33,7 +33,7 @@ def register(sub) -> None:
     p.add_argument("--max-fallback", type=int, default=None, metavar="N",
                    help="at most N galaxies get the MCMC fallback (default fallback.max_galaxies, -1 = no cap)")
     p.add_argument("--allow-noise-mismatch", action="store_true",
-                   help="run even when the model was trained with another noise model than the catalog was ingested "
+                   help="run even when the model was trained with another noise proposal than the catalog was ingested "
                         "with (refused by default; a loud warning, recorded in the provenance)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_cluster_args(p)
