@@ -3,11 +3,16 @@
 Prints ONE JSON object on stdout (progress on stderr)::
 
     python benchmarks/bench_fallback.py [--galaxies 16] [--max-seconds 120] [--samples 1000]
-                                        [--reference K] [--seed 0] [--model DIR]
+                                        [--reference K] [--seed 0] [--model DIR] [--proposal FILE]
 
-Galaxies are drawn from the prior, observed through the noise model the posterior model was
-trained with, and pushed out of the flow's support: even rows get one band's σ inflated ×10 (a
-noise outlier), odd rows u and g fluxes ×2 (bluer than the training colours). As in ``sedflow
+Galaxies are drawn from the prior inside the noise proposal's observable range and observed as
+fluxes and flux errors [nmgy] with SDSS errors at their brightness (regime ``real`` of
+``sedflow_dask.noise.regimes``, through the proposal the model was trained with), then pushed out
+of the flow's support in one of three ways (``OUT_OF_SUPPORT_SETS``, rows in turn): ``sigma_x10``,
+one random band's σ ×10 (a noise outlier); ``ug_sigma_x2``, the u and g errors ×2; ``bluer``, the
+noiseless u and g fluxes ×2 before observing them (colours bluer than the training set's). The
+noise stays Gaussian in flux with the reported σ (an inflated σ scales the same noise draw), so
+the exact posterior is prior × ``sedflow_dask.likelihood`` for every row. As in ``sedflow
 infer``, each gets flow draws weighed against the exact likelihood
 (``sedflow_dask.infer.partition.weighed_flow_batch``); the galaxies the weights reject run the
 fallback (float64 model, walkers of up to 16 galaxies per model call, torch on one thread),
@@ -15,7 +20,8 @@ started from their weight-resampled flow draws, each bounded by ``--max-seconds`
 wall time, a safety cap the chains are not meant to reach.
 
 * ``galaxies``, ``status_counts`` (ok / reweighted / mcmc / unconverged, as the catalog would
-  say) and ``kept_or_converged_frac`` ((ok + reweighted + mcmc) / galaxies). Goal: >= 0.95.
+  say), ``status_by_set`` (the same per out-of-support set) and ``kept_or_converged_frac``
+  ((ok + reweighted + mcmc) / galaxies). Goal: >= 0.95.
 * ``routed``: galaxies the weights sent to the fallback; ``converged_frac``: of those, the
   fraction whose chain converged (rank-normalised R̂ < ``max_rhat`` and bulk ESS >=
   ``min_bulk_ess``, ArviZ's definitions; ``--convergence tau`` for the 50 τ rule) with its fit
@@ -50,19 +56,20 @@ if str(REPO / "benchmarks") not in sys.path:
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from _common import machine_info, matmul_gflops  # noqa: E402
-from bench_weights import training_noise_name  # noqa: E402
 
 from sedflow_dask.config import FallbackConfig  # noqa: E402
 from sedflow_dask.fallback import fallback_model, run_fallback  # noqa: E402
 from sedflow_dask.infer.core import fallback_status, flow_status, median_model_chi2, stored_draws  # noqa: E402
 from sedflow_dask.infer.partition import N_INIT_DRAWS, weighed_flow_batch  # noqa: E402
-from sedflow_dask.likelihood import fluxes_from_mags  # noqa: E402
-from sedflow_dask.noise import load_noise_model  # noqa: E402
-from sedflow_dask.photometry import flux_to_mag, sigma_mag_from_flux  # noqa: E402
+from sedflow_dask.noise.proposal import NoiseProposal, resolve_proposal  # noqa: E402
+from sedflow_dask.noise.regimes import observe_regime  # noqa: E402
+from sedflow_dask.photometry import N_BANDS  # noqa: E402
 from sedflow_dask.posterior import galaxy_seeds, load_posterior_model  # noqa: E402
 from sedflow_dask.prior import SEDPrior  # noqa: E402
 from sedflow_dask.sps import PROVABGSModel  # noqa: E402
 
+#: How the galaxies are pushed out of support, row i getting set i mod 3 (see the module docstring).
+OUT_OF_SUPPORT_SETS: tuple[str, ...] = ("sigma_x10", "ug_sigma_x2", "bluer")
 GOALS = {"kept_or_converged_frac": 0.95, "median_wall_s": 30.0, "unconverged": 0, "within_1sigma_frac": 0.9}
 
 
@@ -70,22 +77,34 @@ def log(msg: str) -> None:
     print(f"[bench_fallback] {msg}", file=sys.stderr, flush=True)
 
 
-def out_of_support_galaxies(model, n: int, seed: int, noise: str | None = None) -> dict[str, np.ndarray]:
-    """``n`` simulated galaxies made out of support: σ ×10 in one band (even rows), u, g ×2 (odd rows).
+def out_of_support_galaxies(model, proposal: NoiseProposal, n: int, seed: int) -> dict[str, np.ndarray]:
+    """``n`` simulated galaxies made out of support, row i by ``OUT_OF_SUPPORT_SETS[i % 3]``.
 
-    Returns fluxes and errors [nmgy], σ_m [mag], magnitudes, redshifts, box truths and ids.
+    Returns fluxes and errors (n, 5) [nmgy], redshifts (n,), box truths (n, 11), ids (n,) and the
+    set of each row (n,) (str).
     """
     rng = np.random.default_rng(seed)
     theta, z = SEDPrior().sample(8 * n, rng)
-    obs = load_noise_model(noise).add_noise(model.photometry(theta, z, space="box", unit="nanomaggies"), rng)
-    keep = np.flatnonzero(obs.keep)[:n]
-    flux, sigma = fluxes_from_mags(obs.mag[keep], obs.sigma[keep])
-    even = np.arange(n) % 2 == 0
-    sigma[even, rng.integers(0, 5, n)[even]] *= 10.0
-    flux[~even, :2] *= 2.0
-    sigma[~even, :2] *= 2.0  # same σ_m: the catalog's errors scale with its fluxes
-    return {"flux": flux, "sigma": sigma, "z": z[keep], "theta": theta[keep], "ids": keep,
-            "mag": flux_to_mag(flux), "sigma_mag": sigma_mag_from_flux(flux, sigma)}
+    flux_true = model.photometry(theta, z, space="box", unit="nanomaggies")
+    keep = np.flatnonzero(proposal.in_range(flux_true))[:n]
+    which = np.asarray(OUT_OF_SUPPORT_SETS)[np.arange(keep.size) % len(OUT_OF_SUPPORT_SETS)]
+    f_true = flux_true[keep]
+    f_true[which == "bluer", :2] *= 2.0
+    flux, sigma = observe_regime(proposal, f_true, rng, "real")
+    scale = np.ones_like(sigma)
+    outlier = np.flatnonzero(which == "sigma_x10")
+    scale[outlier, rng.integers(0, N_BANDS, keep.size)[outlier]] = 10.0
+    scale[which == "ug_sigma_x2", :2] = 2.0
+    # The same noise draw scaled with its σ: still f = F + σ' ε, Gaussian in flux with the
+    # reported error, so prior × the Gaussian likelihood stays the exact posterior.
+    return {"flux": f_true + (flux - f_true) * scale, "sigma": sigma * scale, "z": z[keep], "theta": theta[keep],
+            "ids": keep, "set": which}
+
+
+def _counts(status: np.ndarray) -> dict[str, int]:
+    """Rows per status of a (G,) status array."""
+    names, counts = np.unique(status.astype(str), return_counts=True)
+    return {str(k): int(v) for k, v in zip(names, counts)}
 
 
 def _round(v: float, digits: int = 3) -> float | None:
@@ -94,24 +113,24 @@ def _round(v: float, digits: int = 3) -> float | None:
 
 def run(galaxies: int = 16, max_seconds: float = 120.0, samples: int = 1000, seed: int = 0,
         convergence: str | None = None, reference: int = 0, model_dir: str | None = None,
-        sgemm_size: int = 1024, max_steps: int | None = None) -> dict:
+        sgemm_size: int = 1024, max_steps: int | None = None, proposal: str | None = None) -> dict:
     torch.set_num_threads(1)
     gflops = matmul_gflops(sgemm_size, sgemm_size, sgemm_size)
     posterior = load_posterior_model(model_dir)
-    noise = training_noise_name(posterior) or "sdss_real"
+    observer = resolve_proposal(proposal)
     sps, mcmc_model = PROVABGSModel(), fallback_model()
     cfg = FallbackConfig(max_seconds_per_galaxy=max_seconds)
     cfg = dataclasses.replace(cfg, convergence=convergence or cfg.convergence, max_steps=max_steps or cfg.max_steps)
-    data = out_of_support_galaxies(sps, galaxies, seed, noise)
+    data = out_of_support_galaxies(sps, observer, galaxies, seed)
     seeds = galaxy_seeds(seed, data["ids"])
-    x = np.column_stack([data["mag"], data["sigma_mag"], data["z"]])
-    weighed = weighed_flow_batch(posterior, sps, x, seeds, samples, 10, 32, cfg)
+    weighed = weighed_flow_batch(posterior, sps, data["flux"], data["sigma"], data["z"], seeds, samples, 10, 32, cfg)
     routed = np.flatnonzero(~weighed.trusted)
     status = flow_status(weighed.trusted, weighed.weights.efficiency, cfg.ok_efficiency)
-    log(f"{galaxies} out-of-support galaxies (noise model {noise!r}); the weights route {routed.size}; "
+    log(f"{galaxies} out-of-support galaxies ({', '.join(OUT_OF_SUPPORT_SETS)}); the weights route {routed.size}; "
         f"{cfg.n_walkers} walkers, float64 model, one thread, cap {max_seconds:g} s per galaxy")
     result: dict = {"galaxies": galaxies, "routed": int(routed.size), "cap_s": max_seconds,
-                    "max_steps": cfg.max_steps, "convergence": cfg.convergence, "noise_model": noise}
+                    "max_steps": cfg.max_steps, "convergence": cfg.convergence, "regime": "real",
+                    "proposal_sha256": observer.sha256()}
     if routed.size:
         init = stored_draws(weighed.take(weighed.samples, weighed.resampled)[routed], N_INIT_DRAWS)
         run_fallback(mcmc_model, data["flux"][:1], data["sigma"][:1], data["z"][:1], seeds=seeds[:1],
@@ -120,8 +139,8 @@ def run(galaxies: int = 16, max_seconds: float = 120.0, samples: int = 1000, see
         res = run_fallback(mcmc_model, data["flux"][routed], data["sigma"][routed], data["z"][routed],
                            seeds=seeds[routed], init=init, config=cfg)
         wall = time.perf_counter() - t0
-        c2 = median_model_chi2(mcmc_model, res.samples, data["z"][routed], data["mag"][routed],
-                               data["sigma_mag"][routed])
+        c2 = median_model_chi2(mcmc_model, res.samples, data["z"][routed], data["flux"][routed],
+                               data["sigma"][routed])
         status[routed] = fallback_status(res.converged, c2, res.chi2_min, cfg.max_chi2)
         done = status[routed] == "mcmc"
         result.update({
@@ -142,9 +161,9 @@ def run(galaxies: int = 16, max_seconds: float = 120.0, samples: int = 1000, see
         if reference:
             result["reference"] = reference_check(mcmc_model, data, seeds, routed[done][:reference],
                                                   res.samples[done][:reference], cfg)
-    names, counts = np.unique(status.astype(str), return_counts=True)
-    result["status_counts"] = {str(k): int(v) for k, v in zip(names, counts)}
-    kept = sum(int(v) for k, v in zip(names, counts) if k in ("ok", "reweighted", "mcmc"))
+    result["status_counts"] = _counts(status)
+    result["status_by_set"] = {name: _counts(status[data["set"] == name]) for name in OUT_OF_SUPPORT_SETS}
+    kept = sum(v for k, v in result["status_counts"].items() if k in ("ok", "reweighted", "mcmc"))
     result["kept_or_converged_frac"] = round(kept / galaxies, 3)
     result["unconverged"] = int(np.sum(status == "unconverged"))
     met = {"kept_or_converged_frac": result["kept_or_converged_frac"] >= GOALS["kept_or_converged_frac"],
@@ -185,10 +204,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--reference", type=int, default=0, metavar="K")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--model", default=None)
+    ap.add_argument("--proposal", default=None, metavar="FILE",
+                    help="the noise proposal the model was trained with (default: the shipped one)")
     ap.add_argument("--sgemm-size", type=int, default=1024)
     args = ap.parse_args(argv)
     print(json.dumps(run(args.galaxies, args.max_seconds, args.samples, args.seed, args.convergence,
-                         args.reference, args.model, args.sgemm_size, args.max_steps), indent=1))
+                         args.reference, args.model, args.sgemm_size, args.max_steps, args.proposal), indent=1))
 
 
 if __name__ == "__main__":

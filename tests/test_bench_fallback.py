@@ -1,4 +1,5 @@
-"""Smoke test of benchmarks/bench_fallback.py at a tiny size (its timings are not asserted)."""
+"""benchmarks/bench_fallback.py: its out-of-support galaxies, and a smoke run at a tiny size (its
+timings are not asserted)."""
 
 from __future__ import annotations
 
@@ -6,18 +7,55 @@ import importlib.util
 import json
 from pathlib import Path
 
+import numpy as np
+import pytest
+
+from sedflow_dask.noise.proposal import default_proposal
+from sedflow_dask.photometry import flux_to_mag, sigma_mag_from_flux
+from sedflow_dask.sps import PROVABGSModel
+
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_fallback.py"
 
 
-def test_bench_fallback_prints_json_with_goals_that_can_fail(capsys):
+@pytest.fixture(scope="module")
+def bench():
     spec = importlib.util.spec_from_file_location("bench_fallback", BENCH)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
+    return mod
+
+
+def test_out_of_support_sets_keep_gaussian_flux_noise_with_the_reported_errors(bench):
+    proposal, sps = default_proposal(), PROVABGSModel()
+    data = bench.out_of_support_galaxies(sps, proposal, 90, seed=4)
+    assert list(data["set"][:4]) == ["sigma_x10", "ug_sigma_x2", "bluer", "sigma_x10"]
+    truth = sps.photometry(data["theta"], data["z"], space="box", unit="nanomaggies")
+    assert np.isfinite(data["flux"]).all() and (data["sigma"] > 0).all()
+    bluer = data["set"] == "bluer"
+    noiseless = truth.copy()
+    noiseless[bluer, :2] *= 2.0  # the bluer galaxies' noiseless photometry is the altered one
+    residual = (data["flux"] - noiseless) / data["sigma"]
+    # each altered band's noise is N(0, σ²) with the σ the galaxy reports: unit spread, where a σ
+    # inflated without its noise (x10, x2) or noise added before the colour change would not be
+    outlier = data["set"] == "sigma_x10"
+    ratio = sigma_mag_from_flux(truth, data["sigma"]) / np.maximum(
+        proposal.noise_model.sigma_median(flux_to_mag(truth)), proposal.noise_model.floors)
+    inflated = np.argmax(ratio, axis=1)
+    assert np.median(ratio[outlier, inflated[outlier]]) > 5 > np.median(np.delete(ratio[outlier], inflated[outlier]))
+    for name, values in (("sigma_x10", residual[outlier, inflated[outlier]]),
+                         ("ug_sigma_x2", residual[data["set"] == "ug_sigma_x2", :2].ravel()),
+                         ("bluer", residual[bluer, :2].ravel())):
+        assert 0.7 < values.std() < 1.4 and abs(values.mean()) < 0.6, (name, values.mean(), values.std())
+
+
+def test_bench_fallback_prints_json_with_goals_that_can_fail(bench, capsys):
     # a 2 s cap: the chains stop long before converging, so the goals must report failure
-    mod.main(["--galaxies", "2", "--max-seconds", "2", "--samples", "200", "--sgemm-size", "64"])
+    bench.main(["--galaxies", "3", "--max-seconds", "2", "--samples", "200", "--sgemm-size", "64"])
     data = json.loads(capsys.readouterr().out)
-    assert data["galaxies"] == 2 and sum(data["status_counts"].values()) == 2
+    assert data["galaxies"] == 3 and sum(data["status_counts"].values()) == 3
     assert {"galaxies", "routed", "cap_s", "kept_or_converged_frac", "goal_met", "sgemm_gflops"} <= set(data)
+    assert {name: sum(c.values()) for name, c in data["status_by_set"].items()} == {
+        "sigma_x10": 1, "ug_sigma_x2": 1, "bluer": 1}
     if data["routed"]:
         assert {"converged_frac", "median_wall_s", "p90_wall_s", "median_ess", "evals_per_s"} <= set(data)
         assert data["median_wall_s"] <= 2 * data["cap_s"] and data["evals_per_s"] > 0
