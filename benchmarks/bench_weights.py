@@ -2,14 +2,18 @@
 
 Prints ONE JSON object on stdout (progress on stderr)::
 
-    python benchmarks/bench_weights.py [--galaxies 500] [--samples 1000] [--noise NAME] [--model DIR] [--seed 0]
-                                       [--real]
+    python benchmarks/bench_weights.py [--galaxies 500] [--samples 1000] [--regime real] [--proposal FILE]
+                                       [--model DIR] [--seed 0] [--real]
 
-Galaxies are drawn from the prior and observed through the noise model the posterior model was
-trained with (the shipped noise model whose hash ``model.json`` records; ``--noise`` overrides),
-so they are in the flow's support by construction. Each gets ``--samples`` flow draws, their
-importance weights against ``sedflow_dask.likelihood`` (``sedflow_dask.infer.partition.
-weighed_flow_batch``, as ``sedflow infer`` runs it) and their PSIS resampling.
+Galaxies are the held-out simulations of ``sedflow validate`` (``diagnostics.validate.
+held_out_simulations``): drawn from the prior and observed, as fluxes and flux errors [nmgy] with
+Gaussian flux noise, in one of the observation regimes of ``sedflow_dask.noise.regimes``
+(``--regime``, default ``real``: SDSS errors at the galaxy's brightness) through the noise
+proposal the posterior model was trained with (``--proposal``; its hash must be the one
+``model.json`` records), so ``real`` and ``proposal`` are in the flow's support by construction.
+Each gets ``--samples`` flow draws, their importance weights against ``sedflow_dask.likelihood``
+(``sedflow_dask.infer.partition.weighed_flow_batch``, as ``sedflow infer`` runs it) and their PSIS
+resampling.
 
 * ``efficiency``, ``khat``: percentiles of n_eff / S and of the Pareto k̂ over galaxies.
   Goal: median efficiency >= 0.3.
@@ -23,10 +27,11 @@ weighed_flow_batch``, as ``sedflow infer`` runs it) and their PSIS resampling.
 * ``coverage``: pooled over the 11 box parameters, the fraction of truths inside the central
   68 % and 95 % intervals of the flow's draws, of the resampled draws, and of the draws the
   catalog keeps. Reweighting must not break calibration.
-* ``--real``: instead of simulations, the first ``--galaxies`` usable galaxies (positive fluxes
-  and inverse variances, 0 < z <= 0.2) of the 10,000 real SDSS galaxies shipped in the kcorrect
-  wheel (``sedflow_dask.datasets``), as ``sedflow ingest`` would convert them (no flag cuts); no
-  truths, so no coverage.
+* ``--real``: instead of simulations, the first ``--galaxies`` usable galaxies of the 10,000 real
+  SDSS galaxies shipped in the kcorrect wheel (``sedflow_dask.datasets``), read as ``sedflow
+  infer`` reads a catalog: fluxes and inverse variances (``likelihood.observations_from_catalog``),
+  usable with at least ``MIN_BANDS`` measured bands and 0 < z <= 0.2 (no flag cuts); no truths,
+  so no coverage.
 * ``ms_per_galaxy``: wall time per galaxy of the weighed flow (draws with log q, forward model,
   PSIS, resampling) on one core, with ``sgemm_gflops`` of the same run.
 """
@@ -51,12 +56,13 @@ import numpy as np  # noqa: E402
 from _common import machine_info, matmul_gflops, torch_threads  # noqa: E402
 
 from sedflow_dask.config import FallbackConfig  # noqa: E402
+from sedflow_dask.diagnostics.validate import held_out_simulations  # noqa: E402
 from sedflow_dask.fallback import FallbackReason, fallback_reasons  # noqa: E402
 from sedflow_dask.infer.core import flow_status  # noqa: E402
-from sedflow_dask.infer.partition import weighed_flow_batch  # noqa: E402
-from sedflow_dask.noise.model import NAMED_NOISE_MODELS, load_noise_model  # noqa: E402
+from sedflow_dask.infer.partition import MIN_BANDS, weighed_flow_batch  # noqa: E402
+from sedflow_dask.noise.regimes import REGIMES  # noqa: E402
+from sedflow_dask.photometry import N_BANDS, band_present  # noqa: E402
 from sedflow_dask.posterior import galaxy_seeds, load_posterior_model  # noqa: E402
-from sedflow_dask.prior import SEDPrior  # noqa: E402
 from sedflow_dask.sps import PROVABGSModel  # noqa: E402
 
 EFFICIENCY_BINS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
@@ -68,33 +74,27 @@ def log(msg: str) -> None:
     print(f"[bench_weights] {msg}", file=sys.stderr, flush=True)
 
 
-def training_noise_name(posterior) -> str | None:
-    """The shipped noise model the posterior model was trained with (by ``noise_sha256``), if any."""
-    want = posterior.meta.get("noise_sha256")
-    return next((name for name in NAMED_NOISE_MODELS if load_noise_model(name).sha256() == want), None)
+def simulated_galaxies(posterior, sps, n: int, seed: int, regime: str = "real", proposal: str | None = None
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(flux (n, 5), σ (n, 5) [nmgy], NaN in absent bands; z (n,); box truths (n, 11)) of
+    held-out prior draws observed in ``regime`` through the model's noise proposal."""
+    theta, z, obs = held_out_simulations(posterior, n, seed, forward=sps, proposal_path=proposal, regime=regime)
+    return obs[:, :N_BANDS], obs[:, N_BANDS:2 * N_BANDS], z, theta
 
 
-def simulated_galaxies(sps, noise, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(x (n, 11) = (mag, σ_m, z), box truths (n, 11)) of prior draws observed through ``noise``."""
-    rng = np.random.default_rng(seed)
-    theta, z = SEDPrior().sample(4 * n, rng)
-    obs = noise.add_noise(sps.photometry(theta, z, space="box", unit="nanomaggies"), rng)
-    keep = np.flatnonzero(obs.keep)[:n]
-    return np.column_stack([obs.mag[keep], obs.sigma[keep], z[keep]]), theta[keep]
-
-
-def real_galaxies(n: int) -> np.ndarray:
-    """x (n, 11) = (mag, σ_m, z) of the first ``n`` usable galaxies of the kcorrect SDSS catalogue."""
+def real_galaxies(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(flux (n, 5), σ (n, 5) [nmgy], NaN in unmeasured bands; z (n,)) of the first ``n`` usable
+    galaxies of the kcorrect SDSS catalogue."""
     from sedflow_dask.datasets import read_kcorrect_sdss
-    from sedflow_dask.photometry import BANDS, flux_to_mag, sigma_mag_from_ivar
+    from sedflow_dask.likelihood import observations_from_catalog
+    from sedflow_dask.photometry import BANDS
 
     frame, _ = read_kcorrect_sdss()
-    flux = frame[[f"flux_{b}" for b in BANDS]].to_numpy(np.float64)
-    ivar = frame[[f"ivar_{b}" for b in BANDS]].to_numpy(np.float64)
+    flux, sigma = observations_from_catalog(frame[[f"flux_{b}" for b in BANDS]].to_numpy(np.float64),
+                                            frame[[f"ivar_{b}" for b in BANDS]].to_numpy(np.float64))
     z = frame["z"].to_numpy(np.float64)
-    usable = np.all((flux > 0) & (ivar > 0), axis=1) & (z > 0) & (z <= 0.2)
-    x = np.column_stack([flux_to_mag(flux), sigma_mag_from_ivar(flux, ivar), z])[usable]
-    return x[:n]
+    usable = np.flatnonzero((band_present(flux, sigma).sum(axis=1) >= MIN_BANDS) & (z > 0) & (z <= 0.2))[:n]
+    return flux[usable], sigma[usable], z[usable]
 
 
 def coverage(draws: np.ndarray, truth: np.ndarray, level: float) -> float:
@@ -103,23 +103,28 @@ def coverage(draws: np.ndarray, truth: np.ndarray, level: float) -> float:
     return float(np.mean((truth >= lo) & (truth <= hi)))
 
 
-def run(galaxies: int = 500, samples: int = 1000, noise: str | None = None, model_dir: str | None = None,
-        seed: int = 0, batch: int = 32, sgemm_size: int = 1024, real: bool = False) -> dict:
+def run(galaxies: int = 500, samples: int = 1000, regime: str = "real", model_dir: str | None = None,
+        seed: int = 0, batch: int = 32, sgemm_size: int = 1024, real: bool = False,
+        proposal: str | None = None) -> dict:
     posterior = load_posterior_model(model_dir)
-    noise = noise or training_noise_name(posterior) or "sdss_real"
     sps = PROVABGSModel()
     cfg = FallbackConfig()
-    x, truth = (real_galaxies(galaxies), None) if real else simulated_galaxies(sps, load_noise_model(noise), galaxies,
-                                                                                seed)
-    seeds = galaxy_seeds(seed, np.arange(len(x)))
+    truth: np.ndarray | None = None
+    if real:
+        flux, sigma, z = real_galaxies(galaxies)
+    else:
+        flux, sigma, z, truth = simulated_galaxies(posterior, sps, galaxies, seed, regime, proposal)
+    n = len(z)
+    seeds = galaxy_seeds(seed, np.arange(n))
     with torch_threads(1):
         gflops = matmul_gflops(sgemm_size, sgemm_size, sgemm_size)
-        weighed_flow_batch(posterior, sps, x[:2], seeds[:2], 50, 10, batch, cfg)  # warm-up (imports)
-        log(f"{len(x)} {'real SDSS galaxies' if real else f'galaxies through the noise model {noise!r}'}, "
+        weighed_flow_batch(posterior, sps, flux[:2], sigma[:2], z[:2], seeds[:2], 50, 10, batch, cfg)  # warm-up
+        log(f"{n} {'real SDSS galaxies' if real else f'held-out galaxies observed in regime {regime!r}'}, "
             f"{samples} draws each, one thread")
         parts, t0 = [], time.perf_counter()
-        for s in range(0, len(x), batch):
-            parts.append(weighed_flow_batch(posterior, sps, x[s:s + batch], seeds[s:s + batch], samples, 10, batch,
+        for s in range(0, n, batch):
+            b = slice(s, s + batch)
+            parts.append(weighed_flow_batch(posterior, sps, flux[b], sigma[b], z[b], seeds[b], samples, 10, batch,
                                             cfg))
         wall = time.perf_counter() - t0
     eff = np.concatenate([p.weights.efficiency for p in parts])
@@ -147,9 +152,10 @@ def run(galaxies: int = 500, samples: int = 1000, noise: str | None = None, mode
     status[reasons != 0] = "routed"
     names, counts = np.unique(status.astype(str), return_counts=True)
     return {
-        "galaxies": int(len(x)),
+        "galaxies": n,
         "samples_per_galaxy": samples,
-        "data": "kcorrect_sdss" if real else f"simulated through {noise}",
+        "data": "kcorrect_sdss" if real else f"held-out simulations, regime {regime}",
+        "bands_present_frac": round(float(band_present(flux, sigma).mean()), 4),
         "model_sha256": posterior.sha256,
         "efficiency": {f"p{q}": round(float(np.percentile(eff, q)), 4) for q in PERCENTILES},
         "is_median_efficiency": round(float(np.median(eff)), 4),
@@ -158,14 +164,14 @@ def run(galaxies: int = 500, samples: int = 1000, noise: str | None = None, mode
         "routed_frac_at": {f"{t:g}": round(float(np.mean((eff < t) | (khat > cfg.max_khat))), 4) for t in THRESHOLDS},
         "thresholds": {"min_efficiency": cfg.min_efficiency, "max_khat": cfg.max_khat,
                        "ok_efficiency": cfg.ok_efficiency},
-        "status_frac": {str(k): round(float(v / len(x)), 4) for k, v in zip(names, counts)},
+        "status_frac": {str(k): round(float(v / n), 4) for k, v in zip(names, counts)},
         "routed_by_reason": {r.name: int(((reasons & int(r)) != 0).sum()) for r in
                              (FallbackReason.LOW_EFFICIENCY, FallbackReason.HIGH_KHAT)},
         "flow_shift_by_efficiency": by_bin,
         "coverage": None if truth is None else {
             name: {"68": round(coverage(d, truth, 0.68), 4), "95": round(coverage(d, truth, 0.95), 4)}
             for name, d in (("flow", flow), ("resampled", resampled), ("kept", kept))},
-        "ms_per_galaxy": round(1000 * wall / len(x), 2),
+        "ms_per_galaxy": round(1000 * wall / n, 2),
         "threads": 1,
         "sgemm_gflops": round(gflops, 1),
         "machine": machine_info(),
@@ -176,14 +182,17 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--galaxies", type=int, default=500)
     ap.add_argument("--samples", type=int, default=1000)
-    ap.add_argument("--noise", default=None, help="a shipped noise model's name (default: the model's own)")
+    ap.add_argument("--regime", default="real", choices=REGIMES,
+                    help="how the simulated galaxies are observed (sedflow_dask.noise.regimes; default real)")
+    ap.add_argument("--proposal", default=None, metavar="FILE",
+                    help="the noise proposal the model was trained with (default: the shipped one)")
     ap.add_argument("--model", default=None, help="posterior model directory (default: the shipped one)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sgemm-size", type=int, default=1024)
     ap.add_argument("--real", action="store_true", help="real SDSS galaxies (kcorrect's) instead of simulations")
     args = ap.parse_args(argv)
-    print(json.dumps(run(args.galaxies, args.samples, args.noise, args.model, args.seed,
-                         sgemm_size=args.sgemm_size, real=args.real), indent=1))
+    print(json.dumps(run(args.galaxies, args.samples, args.regime, args.model, args.seed,
+                         sgemm_size=args.sgemm_size, real=args.real, proposal=args.proposal), indent=1))
     return 0
 
 
