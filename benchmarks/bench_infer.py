@@ -53,9 +53,8 @@ def log(msg: str) -> None:
 
 def ingested_mock(workdir: Path, n: int, seed: int, workers: int) -> Path:
     """A mock NSA catalog of n galaxies, ingested (cached under ``workdir``)."""
-    from sedflow_dask.ingest import ingest_nsa
+    from sedflow_dask.ingest import ingest_catalog
     from sedflow_dask.mock import write_mock_nsa
-    from sedflow_dask.simulate import training_colour_quantiles
 
     out = workdir / f"ingested_n{n}_s{seed}"
     if (out / "hats.properties").exists():
@@ -64,9 +63,8 @@ def ingested_mock(workdir: Path, n: int, seed: int, workers: int) -> Path:
     t0 = time.perf_counter()
     files = write_mock_nsa(workdir / f"nsa_mock_n{n}_s{seed}_v1_0_1.fits", n, seed=seed, p_fail=0.0)
     with dask_client(ClusterConfig(n_workers=workers, dashboard_address=":0"), stream=None) as client:
-        ingest_nsa(files.catalog, out, client=client, flags_path=files.flags_parquet,
-                   config=IngestConfig(pixel_threshold=5_000), colour_quantiles=training_colour_quantiles(None),
-                   progress=False, stream=None)
+        ingest_catalog(files.catalog, out, client=client, flags_path=files.flags_parquet,
+                       config=IngestConfig(preset="nsa", pixel_threshold=5_000), progress=False, stream=None)
     log(f"mock of {n} galaxies made and ingested in {time.perf_counter() - t0:.1f} s -> {out}")
     return out
 

@@ -11,7 +11,7 @@ forward and noise models; ``--generator fixture`` uses the tests' faster numpy w
 file is then ingested in a *fresh subprocess* that starts its own LocalCluster, so peak memory
 is that run's alone:
 
-* ``wall_s``: the ``ingest_nsa`` call (scan, flag join, hats-import, checks, provenance);
+* ``wall_s``: the ``ingest_catalog`` call (scan, flag join, hats-import, checks, provenance);
   ``cluster_start_s`` is reported separately; ``rows_per_s`` = rows / wall_s.
 * ``peak_rss_mb``: the sum of the peak resident set sizes (``VmHWM``) of the client process
   (which also runs the scheduler) and every worker process [MiB].
@@ -82,16 +82,14 @@ def measure(nsa: str, flags: str, out: str, workers: int, partition_rows: int, p
     """One ingest in this process with its own LocalCluster; timings and peak RSS (run in a subprocess)."""
     from sedflow_dask.cluster import dask_client
     from sedflow_dask.config import ClusterConfig, IngestConfig
-    from sedflow_dask.ingest import ingest_nsa
-    from sedflow_dask.simulate import training_colour_quantiles
+    from sedflow_dask.ingest import ingest_catalog
 
-    config = IngestConfig(partition_rows=partition_rows, pixel_threshold=pixel_threshold)
+    config = IngestConfig(preset="nsa", partition_rows=partition_rows, pixel_threshold=pixel_threshold)
     t0 = time.perf_counter()
     with dask_client(ClusterConfig(n_workers=workers, dashboard_address=":0"), stream=None) as client:
         t1 = time.perf_counter()
-        result = ingest_nsa(nsa, out, client=client, flags_path=flags, config=config,
-                            colour_quantiles=training_colour_quantiles(None), colour_source="default",
-                            overwrite=True, progress=False, stream=None)
+        result = ingest_catalog(nsa, out, client=client, flags_path=flags, config=config, overwrite=True,
+                                progress=False, stream=None)
         wall = time.perf_counter() - t1
         workers_peak = client.run(_peak_rss_mb)
     client_peak = _peak_rss_mb()

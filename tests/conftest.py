@@ -38,14 +38,13 @@ def mock_ingested(shared_client, tmp_path_factory):
     import pandas as pd
 
     from sedflow_dask.config import IngestConfig
-    from sedflow_dask.ingest import ingest_nsa
+    from sedflow_dask.ingest import ingest_catalog
     from sedflow_dask.mock import write_mock_nsa
-    from sedflow_dask.simulate import training_colour_quantiles
 
     d = tmp_path_factory.mktemp("mock_ingested")
     files = write_mock_nsa(d / "nsa_mock_v1_0_1.fits", 900, seed=11, block_rows=512)
     out = d / "ingested"
-    ingest_nsa(files.catalog, out, client=shared_client, flags_path=files.flags_parquet,
-               config=IngestConfig(partition_rows=400, pixel_threshold=150, highest_order=4),
-               colour_quantiles=training_colour_quantiles(None), progress=False, stream=None)
+    ingest_catalog(files.catalog, out, client=shared_client, flags_path=files.flags_parquet,
+                   config=IngestConfig(preset="nsa", partition_rows=400, pixel_threshold=150, highest_order=4),
+                   progress=False, stream=None)
     return out, pd.read_parquet(files.truth).set_index("nsaid")

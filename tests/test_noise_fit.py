@@ -9,19 +9,19 @@ import numpy as np
 import pytest
 
 from sedflow_dask.cli import main
-from sedflow_dask.ingest import ingest_nsa, read_ingested
+from sedflow_dask.config import IngestConfig
+from sedflow_dask.ingest import ingest_catalog, read_ingested
 from sedflow_dask.mock import write_mock_nsa
 from sedflow_dask.noise import load_noise_model
 from sedflow_dask.photometry import MAG_COLUMNS, SIGMA_COLUMNS
-from sedflow_dask.simulate import training_colour_quantiles
 
 
 @pytest.fixture(scope="module")
 def ingested(client, tmp_path_factory):
     root = tmp_path_factory.mktemp("noisefit")
     files = write_mock_nsa(root / "nsa.fits", 20_000, seed=11)
-    ingest_nsa(files.catalog, root / "cat", client=client, flags_path=files.flags_parquet,
-               colour_quantiles=training_colour_quantiles(), progress=False, stream=None)
+    ingest_catalog(files.catalog, root / "cat", client=client, flags_path=files.flags_parquet,
+                   config=IngestConfig(preset="nsa"), progress=False, stream=None)
     return root / "cat", files
 
 
