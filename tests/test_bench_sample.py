@@ -6,6 +6,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+from sedflow_dask.posterior import INPUT_NAMES
+
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_sample.py"
 
 
@@ -26,3 +28,7 @@ def test_bench_sample_prints_json(capsys):
         assert len(times["runs"]) == 2 and times["min"] <= times["median"] <= times["max"] and times["min"] > 0
     assert 0 < data["speedup_range"][0] <= data["speedup_range"][1]
     assert 0 < data["accept_frac"] <= 1 and len(data["model_sha256"]) == 64
+    # and the baseline reads the flow's inputs: asinh magnitudes, log σ_f, band mask and z
+    assert data["paper_maf_architecture"]["x_dim"] == data["model_architecture"]["x_dim"] == len(INPUT_NAMES) == 16
+    assert (data["paper_maf_architecture"]["num_transforms"], data["paper_maf_architecture"]["hidden_features"]) == (
+        15, [500, 500])
