@@ -87,6 +87,7 @@ def dask_client(config: ClusterConfig | None = None, *, stream: MessageStream = 
     config = config or ClusterConfig()
     cluster = None
     try:
+        security = None
         if config.scheduler:
             from .deploy.tls import client_security
 
@@ -109,7 +110,12 @@ def dask_client(config: ClusterConfig | None = None, *, stream: MessageStream = 
             if stream is not None:
                 n = len(client.scheduler_info(n_workers=-1)["workers"])
                 kind = f"existing cluster at {config.scheduler}" if config.scheduler else "LocalCluster"
-                print(f"dask: {kind} with {n} workers; dashboard {client.dashboard_link}", file=stream, flush=True)
+                link = client.dashboard_link
+                if security is not None and link.startswith("http://"):
+                    # the client formats the link from its own configuration; `sedflow cluster`'s TLS
+                    # schedulers serve their dashboards over HTTPS with the same certificate
+                    link = "https://" + link[len("http://"):]
+                print(f"dask: {kind} with {n} workers; dashboard {link}", file=stream, flush=True)
             if performance_report is None:
                 yield client
             else:

@@ -114,7 +114,7 @@ def test_infer_runs_through_the_tls_address(tls_cluster, mock_ingested, tmp_path
                           "--tls-dir", str(tls_dir)],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
-    assert f"existing cluster at {address} with 1 workers" in run.stderr
+    assert f"existing cluster at {address} with 1 workers; dashboard https://" in run.stderr
     summary = json.loads(run.stdout)
     from sedflow_dask.query import query_catalog
 
