@@ -73,6 +73,15 @@ def cluster_from_args(args: argparse.Namespace, config: ClusterConfig) -> Cluste
     return dataclasses.replace(config, **changes)
 
 
+def loopback_dashboard(address: str) -> str:
+    """A plain-HTTP dashboard address kept on loopback: ``":8787"`` (every interface) -> ``"127.0.0.1:8787"``.
+
+    A dashboard is served without TLS unless its scheduler has certificates; on this machine's
+    loopback only, it is reached from elsewhere through ``ssh -L 8787:localhost:8787``.
+    """
+    return "127.0.0.1" + address if address.startswith(":") else address
+
+
 @contextmanager
 def dask_client(config: ClusterConfig | None = None, *, stream: MessageStream = STDERR,
                 performance_report: str | os.PathLike | None = None) -> Iterator[Client]:
@@ -102,7 +111,7 @@ def dask_client(config: ClusterConfig | None = None, *, stream: MessageStream = 
                 threads_per_worker=config.threads_per_worker,
                 processes=True,
                 memory_limit=config.memory_limit,
-                dashboard_address=config.dashboard_address,
+                dashboard_address=loopback_dashboard(config.dashboard_address),
             )
             client = Client(cluster)
         try:

@@ -113,7 +113,8 @@ class ClusterConfig:
         n_workers: LocalCluster worker processes (None: one per core).
         threads_per_worker: threads per worker process; torch in a worker uses as many.
         memory_limit: per-worker memory limit of the LocalCluster ("auto" splits the RAM).
-        dashboard_address: where the LocalCluster serves its dashboard (":0" picks a free port).
+        dashboard_address: where the LocalCluster serves its dashboard (":0" picks a free port; a
+            bare ":PORT" means 127.0.0.1:PORT, since the dashboard is plain HTTP).
         tls_dir: the certificate directory of a ``tls://`` scheduler (see
             :mod:`sedflow_dask.deploy.tls`); None: ``$SEDFLOW_TLS_DIR``, else ``~/.sedflow/tls``.
     """

@@ -181,6 +181,7 @@ def cmd_cluster_local(args: argparse.Namespace, config) -> int:
         raise ValueError(f"--port {args.port}: expected 0..65535")
     if args.tls and args.insecure:
         raise ValueError("--tls and --insecure contradict each other")
+    from ..cluster import loopback_dashboard
     from .tls import is_loopback, tls_security, warn_insecure
 
     # Loopback stays plain unless asked (--tls): the default single-user workflow keeps tcp://127.0.0.1.
@@ -188,10 +189,9 @@ def cmd_cluster_local(args: argparse.Namespace, config) -> int:
     if args.insecure and not is_loopback(args.host):
         warn_insecure(f"sedflow cluster local --host {args.host}")
     tls = {} if tls_dir is None else {"security": tls_security(tls_dir), "protocol": "tls://"}
-    dashboard = c.dashboard_address
-    if tls_dir is None and is_loopback(args.host) and dashboard.startswith(":"):
-        # a plain-HTTP dashboard stays on loopback with its scheduler (":8787" means every interface)
-        dashboard = "127.0.0.1" + dashboard
+    # a plain-HTTP dashboard stays on loopback with its scheduler
+    dashboard = loopback_dashboard(c.dashboard_address) if tls_dir is None and is_loopback(args.host) \
+        else c.dashboard_address
     with _https_dashboards(tls_dir):
         try:
             cluster = LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True,
