@@ -102,7 +102,15 @@ def test_beyond_loopback_the_cluster_listens_with_tls_only(tls_cluster):
     # the cluster's own certificates admit a client
     with Client(address, timeout="20s", security=tls_security(tls_dir)) as client:
         assert client.submit(sum, [1, 2]).result(timeout=30) == 3
-        assert all(w.startswith("tls://") for w in client.scheduler_info()["workers"])
+        workers = client.scheduler_info()["workers"]
+        assert workers and all(w.startswith("tls://") for w in workers)
+        # the workers' HTTP servers (/health, profiles) answer HTTPS only too
+        for info in workers.values():
+            port = info["services"]["dashboard"]
+            with urllib.request.urlopen(f"https://127.0.0.1:{port}/health", timeout=10, context=insecure_ctx) as r:
+                assert r.read() == b"ok"
+            with pytest.raises((urllib.error.URLError, ConnectionError)):
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5)
 
 
 def test_infer_runs_through_the_tls_address(tls_cluster, mock_ingested, tmp_path):
@@ -143,6 +151,16 @@ def test_insecure_is_an_explicit_loud_opt_out(tmp_path):
         _stop(proc)
     assert "INSECURE: sedflow cluster local --host 0.0.0.0 listens WITHOUT TLS" in err
     assert not (tmp_path / "unused").exists()     # no certificates made for a cluster that does not use them
+
+
+def test_tls_on_loopback_when_asked(tmp_path):
+    proc, fields = _start_cluster(["--tls", "--tls-dir", str(tmp_path / "certs"), "--for", "1"])
+    try:
+        assert re.fullmatch(r"tls://127\.0\.0\.1:\d+", fields["scheduler"]), fields
+        assert proc.wait(timeout=60) == 0
+    finally:
+        _stop(proc)
+    assert (tmp_path / "certs" / KEY_FILE).is_file()
 
 
 def test_cluster_local_tls_and_insecure_contradict(capsys):
