@@ -172,14 +172,17 @@ def test_bad_rows_get_statuses_and_nothing_hangs(mock_ingested, client, tmp_path
     usable: list[int] = []
 
     def edit(t):
-        idx = np.flatnonzero(t["ingest_reason"].to_numpy() == 0)[:6]
+        idx = np.flatnonzero(t["ingest_reason"].to_numpy() == 0)[:7]
         usable.extend(t["nsaid"].to_numpy()[idx].tolist())
-        t.loc[idx[0], "mag_g"] = np.nan            # a NaN band that ingestion did not flag
-        t.loc[idx[1], "sigma_r"] = 0.0             # zero error (ivar = inf)
-        t.loc[idx[2], ["mag_u", "mag_g"]] = [8.0, 25.0]   # photometry no galaxy of the prior makes
-        t.loc[idx[3], ["sigma_u", "sigma_g", "sigma_r", "sigma_i", "sigma_z"]] = 3.0  # enormous errors
-        t.loc[idx[4], "z"] = 0.35                  # beyond the prior's redshift range
-        t.loc[idx[5], "mag_r"] = 1e300             # finite, but no flux (and no flow draw) behind it
+        # inference reads fluxes and inverse variances: a band is measured where both are finite
+        # and ivar > 0, and fewer than three measured bands is no usable photometry
+        t.loc[idx[0], ["flux_g", "flux_r", "flux_i"]] = np.nan   # two bands left, none flagged by ingestion
+        t.loc[idx[1], ["flux_u", "flux_r", "ivar_i"]] = [np.nan, np.inf, -1.0]  # three unusable bands, each absent
+        t.loc[idx[2], ["flux_u", "flux_g"]] = [10 ** (14.5 / 2.5), 0.1]  # u = 8, g = 25 mag: no galaxy of the prior
+        t.loc[idx[3], [f"ivar_{b}" for b in "ugriz"]] = 1e12      # σ = 10^-6 nmgy, far below the training errors
+        t.loc[idx[4], "z"] = 0.35                                 # beyond the prior's redshift range
+        t.loc[idx[5], [f"ivar_{b}" for b in "ugriz"]] = 0.0       # no band measured
+        t.loc[idx[6], "ivar_u"] = 0.0                             # u unmeasured, four bands left
 
     ing = tmp_path / "ingested"
     _edited_copy(mock_ingested[0], ing, edit)
@@ -193,12 +196,14 @@ def test_bad_rows_get_statuses_and_nothing_hangs(mock_ingested, client, tmp_path
         f"where nsaid in ({','.join(map(str, usable))})").fetchall()}
     for i in (0, 1, 4, 5):  # no usable photometry or redshift: no posterior, not routed
         assert got[usable[i]] == ("bad_input", None, 0), i
-    # photometry no galaxy of the prior makes, and errors far beyond any the flow was trained on:
+    # photometry no galaxy of the prior makes, and errors so small that no draw fits within them:
     # the importance weights reject the flow for both; 200 MCMC steps cannot converge, so each
     # either ran the capped fallback or was skipped by the cap, never kept as "ok"/"reweighted"
     for i in (2, 3):
         status, method, reason = got[usable[i]]
         assert reason != 0 and (status, method) in {("unconverged", "mcmc"), ("skipped", "flow")}, (i, got[usable[i]])
+    # an absent band is not bad input: the galaxy is inferred from the other four
+    assert got[usable[6]][0] not in ("bad_input", "cut") and got[usable[6]][1] is not None, got[usable[6]]
 
 
 def test_input_that_is_not_an_ingested_catalog(mock_ingested, tmp_path):
