@@ -136,14 +136,19 @@ class NoiseConfig:
     """The photometric noise model (SEDflow §3.2) and the out-of-support noise test.
 
     Attributes:
-        model: path of a noise-model JSON artifact; None uses the one shipped with the package
-            (derived from SDSS depths).
+        model: a shipped noise model's name (``sdss_real``, ``sdss_depths``) or the path of a
+            noise-model JSON artifact; None uses the default ``sdss_real`` (fitted to real SDSS errors).
+        proposal: path of a noise-proposal JSON artifact (``noise/proposal.py``: the flux errors and
+            band dropout simulations are observed with); None uses the shipped one when ``model``
+            is None, else builds one on ``model``.
         bin_width: magnitude bin width [mag] when fitting (``sedflow noise fit``).
         min_count: fewest galaxies in a fitted bin.
-        outlier_sigma: a galaxy is a noise outlier when σ > μ + outlier_sigma · s in any band.
+        outlier_sigma: a galaxy is a colour outlier (``oos_color``) when a colour lies more than
+            outlier_sigma times its error below the training set's 0.1th-percentile colour.
     """
 
     model: str | None = None
+    proposal: str | None = None
     bin_width: float = 0.2
     min_count: int = 10
     outlier_sigma: float = 3.0

@@ -3,10 +3,10 @@
 Calibration alone cannot tell a good estimator from the prior (the prior is calibrated too), and
 a narrower estimator is only better if it is not over-confident. The reference is the fallback's
 MCMC (:mod:`sedflow_dask.fallback`) on the same forward model, run on the first held-out galaxies
-with the same magnitudes, errors and redshifts the flow saw; its posterior widths are the target
-an amortized estimator should match — neither broader nor narrower. (The MCMC's Gaussian flux
-likelihood takes σ_f from the observed flux; the simulator took it from the noiseless flux and
-drew σ_m given the true magnitude. The two posteriors differ only at second order in σ_m.)
+with the same fluxes, errors and redshifts the flow saw; its posterior widths are the target an
+amortized estimator should match — neither broader nor narrower. Both target the same posterior:
+prior × the Gaussian flux likelihood of the present bands (``sedflow_dask.likelihood``). Only
+converged chains enter the comparison.
 
 The MCMC is per galaxy and independent of the batch it shares (float64 model), so the galaxies
 are split over ``workers`` processes with identical results.
@@ -15,13 +15,14 @@ are split over ``workers`` processes with identical results.
 from __future__ import annotations
 
 import multiprocessing
-import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import numpy as np
+
+from ..console import STDERR, MessageStream, resolve_stream
 
 
 @dataclass
@@ -42,22 +43,22 @@ class MCMCReference:
 
 
 def _run_chunk(x: np.ndarray, ids: np.ndarray, seed: int, max_seconds: float) -> tuple[np.ndarray, ...]:
-    from ..fallback import fallback_model, fluxes_from_mags, run_fallback
+    from ..fallback import fallback_model, run_fallback
     from ..posterior.sampling import galaxy_seeds
 
-    flux, sigma = fluxes_from_mags(x[:, :5], x[:, 5:10])
-    res = run_fallback(fallback_model(), flux, sigma, x[:, 10], seeds=galaxy_seeds(seed, ids),
+    res = run_fallback(fallback_model(), x[:, :5], x[:, 5:10], x[:, 10], seeds=galaxy_seeds(seed, ids),
                        max_seconds=max_seconds)
     return res.samples, res.status, res.ess
 
 
 def mcmc_reference(x: np.ndarray, *, seed: int, max_seconds: float = 10.0, workers: int = 1,
-                   stream: TextIO | None = sys.stderr) -> MCMCReference:
-    """Run the fallback MCMC on each row of ``x`` = (mag_ugriz [AB], σ_ugriz [mag], z).
+                   stream: MessageStream = STDERR) -> MCMCReference:
+    """Run the fallback MCMC on each row of ``x`` = (flux_ugriz, σ_ugriz [nmgy], NaN: absent band; z).
 
     Galaxy i's chain is seeded from (``seed``, i), as the flow's draws in ``sedflow validate``.
     Takes about ``max_seconds`` × G / ``workers`` seconds.
     """
+    stream = resolve_stream(stream)
     x = np.asarray(x, dtype=np.float64)
     g = len(x)
     ids = np.arange(g)
@@ -96,7 +97,7 @@ def load_mcmc_reference(path: str | Path, x: np.ndarray, seed: int) -> MCMCRefer
         ref = MCMCReference(samples=f["samples"].astype(np.float64), status=f["status"], ess=f["ess"],
                             max_seconds=float(f["max_seconds"]))
     x = np.asarray(x, dtype=np.float64)[: len(saved_x)]
-    if saved_seed != seed or x.shape != saved_x.shape or not np.array_equal(x, saved_x):
+    if saved_seed != seed or x.shape != saved_x.shape or not np.array_equal(x, saved_x, equal_nan=True):
         raise ValueError(f"{path}: MCMC reference was run on other galaxies (seed {saved_seed}, {len(saved_x)} rows) "
                          f"than this held-out set (seed {seed}); validate with the same --n and --seed")
     return ref
@@ -111,13 +112,15 @@ def compare_with_mcmc(flow_samples: np.ndarray, reference: MCMCReference, names:
         names: the 11 parameter names.
 
     Returns:
-        A JSON-ready dict: per parameter the median over galaxies of σ_flow / σ_MCMC and of
-        |median_flow − median_MCMC| / σ_MCMC, and the median σ of each; counts of galaxies.
+        A JSON-ready dict: per parameter the median over the galaxies whose chain converged of
+        σ_flow / σ_MCMC and of |median_flow − median_MCMC| / σ_MCMC, and the median σ of each;
+        counts of galaxies.
     """
     flow = np.asarray(flow_samples, dtype=np.float64)
-    mcmc = reference.samples
-    if flow.shape[0] != mcmc.shape[0]:
-        raise ValueError(f"{flow.shape[0]} flow posteriors for {mcmc.shape[0]} MCMC references")
+    if flow.shape[0] != reference.samples.shape[0]:
+        raise ValueError(f"{flow.shape[0]} flow posteriors for {reference.samples.shape[0]} MCMC references")
+    converged = np.asarray(reference.status) == "mcmc"
+    flow, mcmc = flow[converged], reference.samples[converged]
     s_flow, s_mcmc = np.nanstd(flow, axis=1), np.nanstd(mcmc, axis=1)
     shift = np.abs(np.nanmedian(flow, axis=1) - np.nanmedian(mcmc, axis=1)) / s_mcmc
     per = {name: {"median_std_flow": float(np.median(s_flow[:, j])),
@@ -125,7 +128,7 @@ def compare_with_mcmc(flow_samples: np.ndarray, reference: MCMCReference, names:
                   "median_std_ratio": float(np.median(s_flow[:, j] / s_mcmc[:, j])),
                   "median_shift_over_std": float(np.median(shift[:, j]))}
            for j, name in enumerate(names)}
-    return {"n_galaxies": int(len(mcmc)), "n_converged": int(np.sum(reference.status == "mcmc")),
+    return {"n_galaxies": int(len(reference.samples)), "n_converged": int(converged.sum()),
             "median_ess": float(np.median(reference.ess)), "max_seconds_per_galaxy": reference.max_seconds,
             "parameters": per}
 

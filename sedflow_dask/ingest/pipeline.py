@@ -19,10 +19,8 @@ at the end, so a failed run never leaves a half catalog under the output name.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -31,9 +29,10 @@ import numpy as np
 
 from .. import __version__
 from ..cluster import iter_completed
-from ..config import IngestConfig
+from ..config import IngestConfig, NoiseConfig
+from ..console import STDERR, MessageStream, resolve_stream
 from ..files import remove_work_dir, write_json_atomic
-from ..noise.model import NoiseModel, load_noise_model
+from ..noise.proposal import NoiseProposal, load_noise_proposal
 from ..ranges import row_ranges
 from .core import check_colour_quantiles, merge_summaries, sanity_problems, summarise
 from .flags import FlagLayout, has_flag_columns, resolve_flag_layout
@@ -86,6 +85,13 @@ def _gather(client, futures: list, description: str, progress: bool, stream: Tex
         client.cancel([f for f in futures if not f.done()])
 
 
+def _print_warnings(stream: TextIO | None, texts: list[str], label: str = "WARNING") -> None:
+    """Print each of ``texts`` as a line ``label: text`` (nothing when ``stream`` is None)."""
+    if stream is not None:
+        for text in texts:
+            print(f"{label}: {text}", file=stream, flush=True)
+
+
 def _check_output(out: Path, overwrite: bool) -> None:
     if out.exists():
         if not overwrite:
@@ -105,20 +111,23 @@ def _summarise_file(path: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class SupportReference:
-    """What the out-of-support flags measure a catalog against.
+    """What the out-of-support flags measure a catalog against: the flow's training set.
 
     Attributes:
-        noise_model: p(σ | m) for ``oos_noise`` (its sha256 is recorded as the catalog's noise model).
-        colour_quantiles: (10,) the training set's low colour quantiles [mag] (``COLOUR_PAIRS``
-            order) for ``oos_color``.
-        outlier_sigma: σ > μ + outlier_sigma · s is a noise outlier.
-        noise_source, colour_source: where the two came from (provenance).
+        proposal: the training noise proposal; ``oos_noise`` is a σ_f outside its per-band range
+            (its sha256 is recorded as the catalog's ``noise_proposal``, which ``sedflow infer``
+            compares with the model's ``proposal_sha256``).
+        colour_quantiles: (10,) the training set's 0.1th-percentile noiseless colours [mag]
+            (``COLOUR_PAIRS`` order) for ``oos_color``.
+        outlier_sigma: a colour is out of support when it lies more than ``outlier_sigma`` times
+            its error below the quantile.
+        proposal_source, colour_source: where the two came from (provenance).
     """
 
-    noise_model: NoiseModel
+    proposal: NoiseProposal
     colour_quantiles: tuple[float, ...]
     outlier_sigma: float = 3.0
-    noise_source: str = "default (shipped)"
+    proposal_source: str = "default (shipped)"
     colour_source: str = "default (shipped)"
 
     def __post_init__(self) -> None:
@@ -127,17 +136,29 @@ class SupportReference:
             raise ValueError(f"outlier_sigma must be > 0; got {self.outlier_sigma}")
 
     @classmethod
-    def load(cls, noise_model: str | Path | None = None, training_set: str | Path | None = None,
+    def load(cls, proposal: str | Path | NoiseProposal | None = None, training_set: str | Path | None = None,
              outlier_sigma: float = 3.0) -> SupportReference:
-        """The reference from a noise model (a shipped name such as ``sdss_depths``, a file, or None for
-        the default) and a training set's colour quantiles (a directory or JSON file; None: shipped)."""
+        """The reference from a noise proposal (a proposal JSON file, one already loaded, or None for
+        the shipped one) and a training set's colour quantiles (a directory or JSON file; None: shipped)."""
         from ..simulate import training_colour_quantiles
 
-        return cls(noise_model=load_noise_model(noise_model),
-                   colour_quantiles=tuple(training_colour_quantiles(training_set)),
-                   outlier_sigma=outlier_sigma,
-                   noise_source=str(noise_model) if noise_model else "default (shipped)",
+        if isinstance(proposal, NoiseProposal):
+            loaded, source = proposal, str(proposal.provenance.get("noise_model") or "given")
+        else:
+            loaded, source = load_noise_proposal(proposal), str(proposal) if proposal else "default (shipped)"
+        return cls(proposal=loaded, colour_quantiles=tuple(training_colour_quantiles(training_set)),
+                   outlier_sigma=outlier_sigma, proposal_source=source,
                    colour_source=f"training set {training_set}" if training_set else "default (shipped)")
+
+    @classmethod
+    def from_config(cls, noise: NoiseConfig, training_set: str | Path | None = None) -> SupportReference:
+        """The reference of a ``[noise]`` config: the proposal file ``noise.proposal``, else the
+        proposal built on ``noise.model`` (``noise.proposal.resolve_proposal``), else the shipped
+        one; colours at ``noise.outlier_sigma``."""
+        from ..noise.proposal import resolve_proposal
+
+        proposal = noise.proposal or (resolve_proposal(None, noise.model) if noise.model else None)
+        return cls.load(proposal, training_set, noise.outlier_sigma)
 
 
 @dataclass(frozen=True)
@@ -215,7 +236,7 @@ def plan_ingest(source: str | Path | CatalogReader, out: str | Path, *, config: 
 def ingest_catalog(source: str | Path | CatalogReader, out: str | Path, *, client,
                    config: IngestConfig | None = None, flags_path: str | Path | None = None,
                    reference: SupportReference | None = None, overwrite: bool = False, progress: bool = True,
-                   stream: TextIO | None = sys.stderr, plan: IngestPlan | None = None) -> IngestResult:
+                   stream: MessageStream = STDERR, plan: IngestPlan | None = None) -> IngestResult:
     """Ingest a catalog (NSA, SDSS export or any table) into the HATS catalog of ``docs/data-contracts.md`` §4.
 
     Args:
@@ -228,25 +249,26 @@ def ingest_catalog(source: str | Path | CatalogReader, out: str | Path, *, clien
         flags_path: the SDSS-flags companion (FITS or Parquet, keyed by NSAID; nsa preset only);
             None uses flag columns inside the NSA table if it has them, else runs with the flag
             cuts off. The other presets have no flag cuts (recorded in the provenance).
-        reference: the noise model and colour quantiles of the out-of-support flags (None: the
-            shipped ones, :meth:`SupportReference.load`).
+        reference: the training noise proposal and colour quantiles of the out-of-support flags
+            (None: the shipped ones, :meth:`SupportReference.load`).
         overwrite: replace an existing catalog at ``out``.
         progress, stream: progress bars and messages, including the reader's statement of what
-            it detected and did (None: silent).
+            it detected and did and every warning and failed sanity check as it is found (None:
+            silent; they are in the result either way).
         plan: the result of :func:`plan_ingest` for these arguments, if already made.
 
     Every input row is in the output with its ``ingest_reason``; bad files and columns raise
     ValueError naming the file, column and rows, before any task is submitted where they can.
     """
+    stream = resolve_stream(stream)
     plan = plan or plan_ingest(source, out, config=config, flags_path=flags_path, overwrite=overwrite)
     catalog, out, config, flags, in_table = plan.catalog, plan.out, plan.config, plan.flags, plan.in_table
     flag_source, flag_cuts, warn = plan.flag_source, plan.flag_cuts, list(plan.warnings)
     reference = reference or SupportReference.load()
-    noise_model, q = reference.noise_model, np.asarray(reference.colour_quantiles)
+    proposal, q = reference.proposal, np.asarray(reference.colour_quantiles)
     if stream is not None:
         print(f"ingest: {catalog.source}: {catalog.statement()}", file=stream, flush=True)
-        for w in warn:
-            print(f"WARNING: {w}", file=stream, flush=True)
+    _print_warnings(stream, warn)
 
     nrows = catalog.nrows
     work = out.parent / f".{out.name}.ingest-tmp"
@@ -276,8 +298,9 @@ def ingest_catalog(source: str | Path | CatalogReader, out: str | Path, *, clien
                       else "are kept without a flag cut (ingest.missing_flags = keep)")
             warn.append(f"{missing} of {nrows} galaxies have no row in the flags table {flags.path} and "
                         f"{action}; e.g. NSAID {', '.join(map(str, examples))}")
+            _print_warnings(stream, warn[-1:])
 
-        reader = CatalogChunkReader(catalog, noise_model=noise_model, colour_quantiles=q,
+        reader = CatalogChunkReader(catalog, proposal=proposal, colour_quantiles=q,
                                     n_sigma=reference.outlier_sigma, dflags_cut=config.dflags_cut,
                                     missing_flags=config.missing_flags, flag_layout=in_table,
                                     joined=jwork if flags is not None else None)
@@ -294,6 +317,7 @@ def ingest_catalog(source: str | Path | CatalogReader, out: str | Path, *, clien
         problems = sanity_problems(summary, duplicate_nsaids=duplicate_ids, source=catalog.source)
         if problems and config.strict:
             raise ValueError("ingest sanity checks failed (ingest.strict = true):\n  " + "\n  ".join(problems))
+        _print_warnings(stream, problems, "WARNING (sanity check)")
         fingerprints = [h.result() for h in hashes]
         reader_prov = catalog.provenance()
         provenance = {
@@ -311,13 +335,16 @@ def ingest_catalog(source: str | Path | CatalogReader, out: str | Path, *, clien
             "flag_bands": list(config.flag_bands),
             "missing_flags": config.missing_flags,
             "dflags_cut": config.dflags_cut,
-            "noise_model": {"sha256": noise_model.sha256(), "source": reference.noise_source,
-                            "outlier_sigma": reference.outlier_sigma},
-            "colour_quantiles": {"source": reference.colour_source, "values": [float(v) for v in q]},
+            "noise_proposal": {"sha256": proposal.sha256(), "source": reference.proposal_source,
+                               "sigma_flux_min": proposal.sigma_min.tolist(),
+                               "sigma_flux_max": proposal.sigma_max.tolist()},
+            "colour_quantiles": {"source": reference.colour_source, "values": [float(v) for v in q],
+                                 "outlier_sigma": reference.outlier_sigma},
             "config": {"partition_rows": config.partition_rows, "pixel_threshold": config.pixel_threshold,
                        "highest_order": config.highest_order, "strict": config.strict},
             "rows": summary["rows"],
             "usable": summary["usable"],
+            "usable_without_band": summary["usable_without"],
             "reason_counts": summary["reasons"],
             "oos_counts": {"noise": summary["oos_noise"], "color": summary["oos_color"],
                            "color_not_noise": summary["oos_color_only"]},
@@ -337,7 +364,7 @@ def ingest_catalog(source: str | Path | CatalogReader, out: str | Path, *, clien
             "sedflow_flag_preset": config.flag_preset,
             "sedflow_flag_mode": config.flag_mode,
             "sedflow_flag_cuts": flag_cuts,
-            "sedflow_noise_sha256": noise_model.sha256(),
+            "sedflow_proposal_sha256": proposal.sha256(),
             "sedflow_colour_source": reference.colour_source,
             "sedflow_usable": str(summary["usable"]),
             "sedflow_reason_counts": summary["reasons"],
@@ -355,24 +382,6 @@ def ingest_catalog(source: str | Path | CatalogReader, out: str | Path, *, clien
                         problems=problems, warnings=warn)
 
 
-def ingest_nsa(nsa_path: str | Path, out: str | Path, *, client, flags_path: str | Path | None = None,
-               config: IngestConfig | None = None, noise_model: NoiseModel | None = None,
-               noise_model_source: str = "default", outlier_sigma: float = 3.0, colour_quantiles,
-               colour_source: str = "given", overwrite: bool = False, progress: bool = True,
-               stream: TextIO | None = sys.stderr) -> IngestResult:
-    """:func:`ingest_catalog` of an NSA FITS catalog (preset nsa), with the reference given piece by piece.
-
-    ``noise_model`` None is the package default; ``colour_quantiles`` are the 10 training colour
-    quantiles [mag]; ``noise_model_source`` and ``colour_source`` are recorded.
-    """
-    config = dataclasses.replace(config or IngestConfig(), preset="nsa")
-    reference = SupportReference(noise_model=noise_model or load_noise_model(), colour_quantiles=colour_quantiles,
-                                 outlier_sigma=outlier_sigma, noise_source=noise_model_source,
-                                 colour_source=colour_source)
-    return ingest_catalog(nsa_path, out, client=client, config=config, flags_path=flags_path, reference=reference,
-                          overwrite=overwrite, progress=progress, stream=stream)
-
-
 def format_counts(result: IngestResult) -> str:
     """Per-reason counts and out-of-support counts as a small text table."""
     s = result.summary
@@ -380,6 +389,9 @@ def format_counts(result: IngestResult) -> str:
     width = max(len(str(r.name)) for r in IngestReason)
     for r in IngestReason:
         lines.append(f"  {r.name:<{width}}  {s['reasons'][r.name]:>10}   (bit {int(r).bit_length() - 1})")
-    lines.append(f"  {'oos_noise':<{width}}  {s['oos_noise']:>10}   (usable rows with sigma > mu + n s)")
+    without = ", ".join(f"{b} {n}" for b, n in s["usable_without"].items())
+    lines.append(f"  {'without band':<{width}}  {without}   (usable rows whose bands_used lacks the band)")
+    lines.append(f"  {'oos_noise':<{width}}  {s['oos_noise']:>10}   (usable rows with a sigma_f outside the "
+                 f"training proposal's range)")
     lines.append(f"  {'oos_color':<{width}}  {s['oos_color']:>10}   ({s['oos_color_only']} of them not oos_noise)")
     return "\n".join(lines)
