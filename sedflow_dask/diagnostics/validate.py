@@ -164,6 +164,7 @@ def validate_model(model: PosteriorModel, out: str | Path, *, n: int = 2000, n_s
         "tarp": plot_tarp(calib.tarp_levels, {label: calib.tarp_coverage}, out / "tarp.png").name,
         "recovery": plot_recovery(d_true, med, lo, hi, out / "recovery.png").name,
     }
+    tolerance = COVERAGE_TOLERANCE[regime]
     summary: dict[str, Any] = {
         "label": label,
         "regime": regime,
@@ -177,9 +178,8 @@ def validate_model(model: PosteriorModel, out: str | Path, *, n: int = 2000, n_s
         "sampling_s": round(t_sample, 2),
         "ms_per_galaxy": round(1000 * t_sample / n, 2),
         "calibration": calib.to_dict(),
-        "regime_coverage_tolerance": COVERAGE_TOLERANCE[regime],
-        "passes_regime_targets": (None if COVERAGE_TOLERANCE[regime] is None
-                                  else calib.passes(coverage_tolerance=COVERAGE_TOLERANCE[regime])),
+        "regime_coverage_tolerance": tolerance,
+        "passes_regime_targets": None if tolerance is None else calib.passes(coverage_tolerance=tolerance),
         "derived_calibration": d_calib.to_dict(),
         "recovery": recovery,
         "figures": figures,
