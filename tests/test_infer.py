@@ -18,7 +18,7 @@ from sedflow_dask.infer import STATUSES, catalog_schema, infer_catalog, input_pi
 from sedflow_dask.infer.catalog import partition_is_complete, partition_path
 from sedflow_dask.infer.resample import resample_galaxy
 from sedflow_dask.ingest import IngestReason, read_ingested
-from sedflow_dask.ingest.reasons import CUT_BITS, DATA_VALIDITY_BITS
+from sedflow_dask.ingest.reasons import BAND_BITS, CUT_BITS, DATA_VALIDITY_BITS
 
 N_MOCK = 900  # conftest.mock_ingested
 #: Small and fast, but the real pipeline: 300 draws per galaxy, a fallback capped at 3 galaxies
@@ -277,8 +277,9 @@ def test_resample_reruns_the_fallback_chain(run):
 
 
 def test_ingest_reason_bits_are_partitioned():
-    assert int(DATA_VALIDITY_BITS) & int(CUT_BITS) == 0
-    assert int(DATA_VALIDITY_BITS) | int(CUT_BITS) == sum(int(r) for r in IngestReason)
+    groups = [int(DATA_VALIDITY_BITS), int(CUT_BITS), int(BAND_BITS)]
+    assert all(a & b == 0 for i, a in enumerate(groups) for b in groups[i + 1:])
+    assert groups[0] | groups[1] | groups[2] == sum(int(r) for r in IngestReason)
 
 
 def test_resample_cli_writes_draws(run, tmp_path, capsys):

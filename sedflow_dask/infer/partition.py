@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from ..config import FallbackConfig, SamplingConfig
 from ..fallback import fallback_reasons, run_fallback
+from ..ingest.reasons import MIN_BANDS
 from ..likelihood import observations_from_catalog
 from ..photometry import FLUX_COLUMNS, IVAR_COLUMNS, MAG_COLUMNS, SIGMA_COLUMNS, band_present, bands_used_mask
 from ..posterior import PosteriorModel, galaxy_seeds, galaxy_stream, sample_posteriors
@@ -38,8 +39,6 @@ from .core import (
 #: Columns an input pixel must have (``docs/data-contracts.md`` §4).
 INPUT_COLUMNS: tuple[str, ...] = ("_healpix_29", "nsaid", "ra", "dec", "z", *MAG_COLUMNS, *SIGMA_COLUMNS,
                                   *FLUX_COLUMNS, *IVAR_COLUMNS, "ingest_reason", "oos_noise", "oos_color")
-#: Fewest measured bands a galaxy needs for a posterior (the training set's ``min_bands``).
-MIN_BANDS = 3
 #: Flow draws handed to the fallback as starting candidates for its walkers.
 N_INIT_DRAWS = 128
 #: The galaxy's random substream (``galaxy_stream``) that drives its importance resampling.
