@@ -123,9 +123,9 @@ def run(galaxies: int = 500, samples: int = 1000, regime: str = "real", model_di
             f"{samples} draws each, one thread")
         parts, t0 = [], time.perf_counter()
         for s in range(0, n, batch):
-            b = slice(s, s + batch)
-            parts.append(weighed_flow_batch(posterior, sps, flux[b], sigma[b], z[b], seeds[b], samples, 10, batch,
-                                            cfg))
+            rows = slice(s, s + batch)
+            parts.append(weighed_flow_batch(posterior, sps, flux[rows], sigma[rows], z[rows], seeds[rows], samples, 10,
+                                            batch, cfg))
         wall = time.perf_counter() - t0
     eff = np.concatenate([p.weights.efficiency for p in parts])
     khat = np.concatenate([p.weights.khat for p in parts])
