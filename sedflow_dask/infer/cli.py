@@ -70,11 +70,10 @@ def cmd_infer(args: argparse.Namespace, config) -> int:
     # bad input (and a noise-model mismatch) fails before a cluster starts
     plan = plan_inference(config, args.catalog, out, model_dir=args.model,
                           allow_noise_mismatch=args.allow_noise_mismatch)
-    # sys.stderr as it is now: the functions' default is the object current at import time
-    with dask_client(cluster_from_args(args, config.cluster), stream=sys.stderr,
+    with dask_client(cluster_from_args(args, config.cluster),
                      performance_report=getattr(args, "performance_report", None)) as client:
         summary = infer_catalog(config, args.catalog, out, client=client, model_dir=args.model,
-                                progress=not args.no_progress, plan=plan, stream=sys.stderr)
+                                progress=not args.no_progress, plan=plan)
     json.dump({"catalog": str(summary.catalog), "n_rows": summary.n_rows, "status_counts": summary.status_counts,
                "n_partitions": summary.n_partitions, "n_skipped": summary.n_skipped, "n_routed": summary.n_routed,
                "n_fallback": summary.n_fallback, "wall_s": round(summary.wall_s, 2)}, sys.stdout, indent=1)
