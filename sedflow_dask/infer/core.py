@@ -27,7 +27,7 @@ import numpy as np
 
 from ..ingest.reasons import CUT_BITS, DATA_VALIDITY_BITS
 from ..likelihood import chi2
-from ..sps.model import DERIVED_NAMES  # per draw: log10 M_sun formed and surviving, log10 M_sun/yr, log10 Z_MW, Gyr
+from ..sps.derived import DERIVED_NAMES  # per draw: log10 M_sun formed and surviving, log10 M_sun/yr, log10 Z_MW, Gyr
 from ..sps.parameters import BOX_LOWER, BOX_UPPER, N_BOX, PHYSICAL_NAMES, box_to_physical
 
 #: Every quantity summarised per galaxy: the 12 physical parameters, then the derived ones.

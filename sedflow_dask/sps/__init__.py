@@ -5,7 +5,8 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 if TYPE_CHECKING:  # the public names for IDEs and type checkers (see sedflow_dask._lazy)
-    from .model import DERIVED_NAMES, PROVABGSModel, StarFormationHistory, convert_flux
+    from .derived import DERIVED_NAMES
+    from .model import PROVABGSModel, StarFormationHistory, convert_flux
     from .parameters import BOX_LOWER, BOX_NAMES, BOX_UPPER, PHYSICAL_NAMES, box_to_physical, physical_to_box
     from .ssp_table import SSPTable, default_ssp_table_path, load_ssp_table
     from .synthesis import Dust, ExtraPopulation, Populations, SpectralSynthesis
@@ -13,7 +14,7 @@ if TYPE_CHECKING:  # the public names for IDEs and type checkers (see sedflow_da
 
 #: Public names and the submodules they live in, imported on first use (keeps `sedflow` quick to start).
 _EXPORTS = {
-    "DERIVED_NAMES": ".model",
+    "DERIVED_NAMES": ".derived",
     "PROVABGSModel": ".model",
     "StarFormationHistory": ".model",
     "convert_flux": ".model",

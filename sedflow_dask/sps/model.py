@@ -10,6 +10,7 @@ metallicity absolute Z, fluxes AB maggies (or nanomaggies / AB magnitudes on req
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Literal
 
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 from ..config import SPSConfig
+from .derived import DerivedProperties, last_bin_interval
 from .nmf import (
     BIN_EDGES,
     N_FIXED_BINS,
@@ -46,12 +48,9 @@ from .synthesis import Dust, ExtraPopulation, Populations, ScaledBinGroup, Spect
 #: Redshift range of the model: t_age(z) > 11.22 Gyr keeps 42 bins (z < 0.2062), and the prior
 #: and every catalog stage use 0 < z <= 0.2.
 Z_MAX = 0.2
-#: Averaging window of the SFR property [Gyr].
-SFR_WINDOW_GYR = 1.0
 
 Space = Literal["physical", "box"]
 FluxUnit = Literal["maggies", "nanomaggies", "mag"]
-DERIVED_NAMES: tuple[str, ...] = ("log_mstar_formed", "log_mstar_surviving", "log_sfr_1gyr", "log_z_mw", "t_mw")
 
 
 @dataclass(frozen=True)
@@ -158,22 +157,15 @@ class PROVABGSModel:
     def _burst_fraction(th: np.ndarray, t_age: np.ndarray) -> np.ndarray:
         return np.where(th[:, 6] < t_age, th[:, 5], 0.0)
 
-    def _populations(self, th: np.ndarray, z: np.ndarray,
-                     history: tuple[np.ndarray, BinnedHistory] | None = None) -> tuple[Populations, Dust]:
+    def _populations(self, th: np.ndarray, z: np.ndarray) -> tuple[Populations, Dust]:
         """The engine's inputs for validated parameters: 41 shared bins, the last bin, the burst."""
-        t_age, hist = history if history is not None else self._history(th, z)
+        t_age, hist = self._history(th, z)
         mass = 10.0 ** th[:, 0]
         fb_eff = self._burst_fraction(th, t_age)
         f_nmf = fb_eff if self.config.burst_convention == "consistent" else th[:, 5]
         nmf_mass = (mass * (1 - f_nmf))[:, None] * hist.nmf_mass_frac
-        e_last = BIN_EDGES[N_FIXED_BINS]
-        last = ExtraPopulation(
-            mass=nmf_mass[:, -1],
-            metallicity=hist.zh[:, -1],
-            t_lo=np.full_like(t_age, e_last) if self.config.ssp_age_rule == "average" else 0.5 * (e_last + t_age),
-            t_hi=t_age if self.config.ssp_age_rule == "average" else 0.5 * (e_last + t_age),
-            birth_cloud=True,
-        )
+        t_lo, t_hi = last_bin_interval(t_age, self.config.ssp_age_rule)
+        last = ExtraPopulation(mass=nmf_mass[:, -1], metallicity=hist.zh[:, -1], t_lo=t_lo, t_hi=t_hi, birth_cloud=True)
         burst = ExtraPopulation(
             mass=mass * fb_eff,
             metallicity=burst_metallicity(th[:, 7:9], th[:, 6], self.bases),
@@ -249,39 +241,15 @@ class PROVABGSModel:
         table's surviving fraction: living stars only for BC03, stars + remnants for FSPS),
         ``log_sfr_1gyr`` [log10 M_sun/yr] (SFR averaged over the last 1 Gyr, §11.2),
         ``log_z_mw`` (log10 of the mass-weighted absolute Z, §11.3), ``t_mw`` [Gyr]
-        (mass-weighted lookback age, §11.4).
+        (mass-weighted lookback age, §11.4). Computed from per-bin integrals precomputed once
+        (:mod:`sedflow_dask.sps.derived`), without building the SFH arrays or a spectrum.
         """
         th, zz = self._validated(theta, z, space)
-        t_age, hist = self._history(th, zz)
-        full = self._full_history(th, t_age, hist)
-        pops, _ = self._populations(th, zz, (t_age, hist))
-        mass = 10.0 ** th[:, 0]
-        surviving = self.engine.surviving_mass(pops)
+        return self._derived(th, self.engine.cosmology.age_gyr(zz))
 
-        # SFR over the last Δ: NMF mass formed in [0, Δ) plus the burst if it is younger (§11.2).
-        edges, frac = hist.edges, hist.nmf_mass_frac
-        k_star = int(np.searchsorted(BIN_EDGES, SFR_WINDOW_GYR, side="right") - 1)
-        nmf_within = frac[:, :k_star].sum(1) + frac[:, k_star] * (SFR_WINDOW_GYR - edges[:, k_star]) / hist.widths[:, k_star]
-        fb_eff = full.burst_fraction
-        within = (1 - fb_eff) * nmf_within + th[:, 5] * (th[:, 6] < SFR_WINDOW_GYR)
-        sfr = mass * within / (1e9 * SFR_WINDOW_GYR)
-
-        m_bin = full.mass_per_bin
-        if self.config.derived_burst == "bin":
-            z_mw = (m_bin * full.zh).sum(1) / mass
-            t_mw = (m_bin * full.centres).sum(1) / mass
-        else:
-            nmf = (mass * (1 - fb_eff))[:, None] * frac
-            z_mw = ((nmf * full.zh).sum(1) + mass * fb_eff * full.burst_metallicity) / mass
-            t_mw = ((nmf * full.centres).sum(1) + mass * fb_eff * th[:, 6]) / mass
-        with np.errstate(divide="ignore"):
-            return {
-                "log_mstar_formed": th[:, 0].copy(),
-                "log_mstar_surviving": np.log10(surviving),
-                "log_sfr_1gyr": np.log10(sfr),
-                "log_z_mw": np.log10(z_mw),
-                "t_mw": t_mw,
-            }
+    @functools.cached_property
+    def _derived(self) -> DerivedProperties:
+        return DerivedProperties(self.bases, self.engine, self.config)
 
 
 def convert_flux(maggies: np.ndarray, unit: FluxUnit) -> np.ndarray:

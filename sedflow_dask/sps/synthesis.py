@@ -575,24 +575,62 @@ class SpectralSynthesis:
                 fut.result()
         return out
 
-    def surviving_mass(self, pops: Populations) -> np.ndarray:
-        """Surviving stellar mass (N,) [M_sun] of all populations, from the table's ``live_frac``."""
+    @functools.cached_property
+    def _bin_live_fraction(self) -> np.ndarray:
+        """(K, J) surviving fraction of each shared bin's age mix at each metallicity node."""
         if self.table.live_frac is None:
             raise ValueError("the SSP table has no surviving-mass fraction")
-        mu = self.table.live_frac.astype(np.float64)  # (A, J)
-        zw = self.metallicity_weights(pops.bin_metallicity)
-        mu_bins = self.bin_age_weights @ mu  # (K, J)
-        k = np.arange(mu_bins.shape[0])[None, :, None]
-        per_bin = (mu_bins[k, zw.index] * zw.weight).sum(-1)  # (N, K)
-        surv = (per_bin * pops.bin_mass).sum(1)
-        for pop in pops.extra:
-            aw = self.extra_age_weights(pop)
-            zwe = self.metallicity_weights(pop.metallicity)
-            vals = mu[aw.index[:, :, None], zwe.index[:, None, :]]
-            w = aw.weight[:, :, None] * zwe.weight[:, None, :]
-            surv = surv + pop.mass * (vals * w).sum((1, 2))
-        return surv
+        return self.bin_age_weights @ self.table.live_frac.astype(np.float64)
 
+    def bin_surviving_fraction(self, metallicity: np.ndarray, bins: np.ndarray | None = None) -> np.ndarray:
+        """Surviving mass per M_sun formed (N, K') of the shared ``bins`` (K',) (default: all K) at
+        absolute metallicities ``metallicity`` (N, K')."""
+        mu = self._bin_live_fraction
+        k = np.arange(mu.shape[0]) if bins is None else np.asarray(bins)
+        zw = self.metallicity_weights(metallicity)
+        return (mu[k[None, :, None], zw.index] * zw.weight).sum(-1)
+
+    def bin_surviving_pieces(self, bins: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The surviving fraction of the shared ``bins`` (K',) as linear pieces in x = log10 Z.
+
+        Returns (breaks (J,), intercept (K', J+1), slope (K', J+1)): for breaks[p-1] <= x <
+        breaks[p] (p = ``searchsorted(breaks, x, side="right")``) the fraction is intercept[:, p]
+        + slope[:, p] x, exactly as ``bin_surviving_fraction`` interpolates (clamped or
+        extrapolated beyond the table's metallicities). One lookup per value instead of sparse
+        weights.
+        """
+        breaks = self.zeta_nodes + self.zeta_shift
+        at_nodes = self.bin_surviving_fraction(np.broadcast_to(10.0 ** breaks[:, None], (breaks.size, len(bins))),
+                                               bins).T  # (K', J)
+        slope = np.diff(at_nodes, axis=1) / np.diff(breaks)
+        intercept = at_nodes[:, :-1] - slope * breaks[:-1]
+        if self.extrapolate_metallicity:
+            outer = (intercept[:, :1], slope[:, :1]), (intercept[:, -1:], slope[:, -1:])
+        else:
+            zero = np.zeros((len(bins), 1))
+            outer = (at_nodes[:, :1], zero), (at_nodes[:, -1:], zero)
+        intercept = np.concatenate([outer[0][0], intercept, outer[1][0]], axis=1)
+        slope = np.concatenate([outer[0][1], slope, outer[1][1]], axis=1)
+        return breaks, intercept, slope
+
+    def surviving_fraction(self, pop: ExtraPopulation) -> np.ndarray:
+        """Surviving mass per M_sun formed (N,) of an extra population (its ``mass`` is not used)."""
+        if self.table.live_frac is None:
+            raise ValueError("the SSP table has no surviving-mass fraction")
+        aw = self.extra_age_weights(pop)
+        zw = self.metallicity_weights(pop.metallicity)
+        vals = self.table.live_frac.astype(np.float64)[aw.index[:, :, None], zw.index[:, None, :]]
+        return (vals * aw.weight[:, :, None] * zw.weight[:, None, :]).sum((1, 2))
+
+    def surviving_mass(self, pops: Populations) -> np.ndarray:
+        """Surviving stellar mass (N,) [M_sun] of all populations, from the table's ``live_frac``.
+
+        Every shared bin is evaluated on its own (``pops.group`` is not used).
+        """
+        surv = (self.bin_surviving_fraction(pops.bin_metallicity) * pops.bin_mass).sum(1)
+        for pop in pops.extra:
+            surv = surv + pop.mass * self.surviving_fraction(pop)
+        return surv
 
 
 @dataclass(frozen=True)
