@@ -10,31 +10,48 @@ galaxies, weights and fallback, one core). Prints one JSON document; ``sgemm_gfl
 single-thread matmul speed for comparing machines. The mock and its ingested catalog are cached in
 ``--workdir`` (default ``.bench_cache/infer``), so a re-run times inference only.
 
+Where a galaxy's time goes: ``*_ms_per_galaxy`` split ``infer_flow`` (the flow task's work on
+one pixel) into its stages on the first ``--stage-galaxies`` usable rows of the main run's
+largest input pixel, in this process on one thread (as one worker runs them): ``flow`` (base
+draws through the flow, box rejection, log q), ``weights`` (the forward model's fluxes of every
+draw and the Pareto-smoothed weights), ``derived`` (physical parameters and derived properties of
+the kept draws), ``summaries`` (their means, deviations and percentiles), ``write`` (the pixel's
+table, written as one ZSTD partition) and ``other`` (the rest of ``infer_flow``);
+``derived_per_bin_ms_per_galaxy`` times the same draws' derived properties evaluated bin by bin on
+the full 42-bin history (``tests/test_derived.py``'s reference), the slower path the fast one
+replaced. ``flow_fraction_of_sgemm_limit`` = the flow's matrix-product FLOPs per proposed draw
+(``flow_flop_per_draw``, from the architecture in model.json: each coupling transform's network
+on the draws, its context half computed once per galaxy) x proposed draws per second of the
+flow stage / ``sgemm_gflops``.
+
 Every inferred galaxy's draws are weighed against the exact likelihood (importance sampling), so
 the rate includes the weights; ``is_median_efficiency`` is the median importance-sampling
 efficiency over inferred galaxies and ``routed_frac`` the fraction of them the weights send to the
 fallback (which this run leaves ``skipped``).
 
-What the rates divide: ``galaxies_per_s`` = ``galaxies_inferred`` (rows that went through the
+What the rates divide (``galaxies`` is the mock's size, ``--galaxies``): ``galaxies_per_s`` = ``galaxies_inferred`` (rows that went through the
 flow: every status but cut and bad_input) / ``wall_s_without_cluster_start``; ``rows_per_s`` = all
 ``rows`` (``cut`` and ``bad_input`` rows included, which skip inference but are written) over
 the same time. The LocalCluster's start-up is timed apart (``cluster_start_s``) and is not in
 either rate; ``wall_s_with_cluster_start`` adds it back.
 
     python benchmarks/bench_infer.py [--galaxies 33884] [--samples 1000] [--workers 2]
-                                     [--scaling 4000] [--rate-10k 1000] [--fallback 16]
+                                     [--stage-galaxies 64] [--scaling 4000] [--rate-10k 1000] [--fallback 16]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # test_derived's per-bin reference
 
 from _common import machine_info, matmul_gflops, torch_threads  # noqa: E402
 
@@ -98,6 +115,119 @@ def time_inference(ingested: Path, out: Path, samples: int, workers: int, seed: 
             "status_counts": summary.status_counts}
 
 
+def flow_flop_per_draw(arch: dict[str, Any]) -> int:
+    """Matrix-product FLOPs per draw of the flow's inverse (``posterior.flows.base_to_theta``).
+
+    zuko_maf with passes=2 is a stack of affine coupling transforms; each runs its network once
+    on the draws: the first layer on the D parameters only (its context half is computed once
+    per galaxy), the hidden layers, and the output layer of 2D (shift, scale) values:
+    2 (D H_1 + sum_i H_i H_(i+1) + 2 D H_last) per transform.
+    """
+    if arch.get("flow") != "zuko_maf" or int(arch.get("passes", 0)) != 2:
+        raise ValueError(f"FLOP count written for zuko_maf affine coupling (passes=2); got {arch}")
+    d = int(arch["theta_dim"])
+    h = [int(v) for v in arch["hidden_features"]]
+    per_transform = d * h[0] + sum(a * b for a, b in zip(h[:-1], h[1:])) + h[-1] * 2 * d
+    return 2 * per_transform * int(arch["num_transforms"])
+
+
+@contextlib.contextmanager
+def timed_stages(module, names: tuple[str, ...], seconds: dict[str, float], calls: dict[str, list]):
+    """Time the calls ``module`` makes to its functions ``names`` (each the real function, run as
+    is): their seconds add up in ``seconds``, their (args, kwargs, result) go to ``calls``."""
+    originals = {name: getattr(module, name) for name in names}
+
+    def timer(name: str, fn):
+        def call(*args, **kwargs):
+            t0 = time.perf_counter()
+            out = fn(*args, **kwargs)
+            seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - t0
+            calls.setdefault(name, []).append((args, kwargs, out))
+            return out
+        return call
+
+    for name, fn in originals.items():
+        setattr(module, name, timer(name, fn))
+    try:
+        yield
+    finally:
+        for name, fn in originals.items():
+            setattr(module, name, fn)
+
+
+class PerBinDerived:
+    """The forward model with its derived properties evaluated bin by bin (the reference path)."""
+
+    def __init__(self, model) -> None:
+        from test_derived import per_bin_derived  # imported here, outside the timed calls
+
+        self.model = model
+        self.per_bin = per_bin_derived
+
+    def derived_properties(self, theta, z):
+        return self.per_bin(self.model, theta, z)
+
+
+def stage_times(ingested: Path, out: Path, samples: int, galaxies: int, seed: int, gflops: float) -> dict:
+    """Per-galaxy milliseconds of ``infer_flow``'s stages and of the write (see the module docstring)."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from sedflow_dask.infer import core, partition
+    from sedflow_dask.infer.catalog import input_pixels, write_partition
+    from sedflow_dask.infer.resources import InferenceResources
+
+    pixel = max(input_pixels(ingested), key=lambda p: p.n_rows)
+    frame = pq.read_table(pixel.path, columns=list(partition.INPUT_COLUMNS)).to_pandas()
+    # the first rows holding `galaxies` that ingestion passed (infer_flow may still find a few bad)
+    passed = np.cumsum(core.input_status(frame["ingest_reason"].to_numpy()) == None)  # noqa: E711
+    rows = frame.iloc[: int(np.searchsorted(passed, galaxies)) + 1]
+    sample = SamplingConfig(n_samples=samples)
+    fallback = FallbackConfig(enabled=False)
+    seconds: dict[str, float] = {}
+    calls: dict[str, list] = {}
+    with torch_threads(1):
+        res = InferenceResources()
+        posterior, sps = res.posterior, res.sps
+        partition.infer_flow(rows.iloc[:4], posterior, sps, seed=seed, sample=sample,
+                             fallback=fallback)  # warm-up: first calls build the models' tables
+        t0 = time.perf_counter()
+        with timed_stages(partition, ("sample_posteriors", "weigh_draws", "posterior_quantities", "summarize_draws"),
+                          seconds, calls):
+            part = partition.infer_flow(rows, posterior, sps, seed=seed, sample=sample, fallback=fallback)
+        total = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        table = partition.partition_table(part, [], sample.n_stored)
+        write_partition(table, out / "stage_partition.parquet", {"n_rows": table.num_rows})
+        write_s = time.perf_counter() - t0
+        # the same draws' derived properties, bin by bin on the full history
+        per_bin_s, diff = 0.0, 0.0
+        for args, kwargs, fast in calls["posterior_quantities"]:
+            per_bin_model = PerBinDerived(args[0])
+            t0 = time.perf_counter()
+            slow = core.posterior_quantities(per_bin_model, *args[1:], **kwargs)
+            per_bin_s += time.perf_counter() - t0
+            with np.errstate(invalid="ignore"):
+                both = np.isfinite(fast) & np.isfinite(slow)
+                diff = max(diff, float(np.max(np.abs(fast - slow)[both], initial=0.0)))
+    n = len(part.flow.rows)
+    proposed = sum(int(out.n_proposed.sum()) for _, _, out in calls["sample_posteriors"])
+    flop = flow_flop_per_draw(posterior.meta["architecture"])
+    flow_gflops = flop * proposed / seconds["sample_posteriors"] / 1e9
+    per_galaxy = lambda s: round(1e3 * s / n, 3)  # noqa: E731
+    return {"stage_galaxies": n, "stage_samples_per_galaxy": samples,
+            "flow_ms_per_galaxy": per_galaxy(seconds["sample_posteriors"]),
+            "weights_ms_per_galaxy": per_galaxy(seconds["weigh_draws"]),
+            "derived_ms_per_galaxy": per_galaxy(seconds["posterior_quantities"]),
+            "derived_per_bin_ms_per_galaxy": per_galaxy(per_bin_s),
+            "derived_per_bin_max_abs_diff": diff,
+            "summaries_ms_per_galaxy": per_galaxy(seconds["summarize_draws"]),
+            "write_ms_per_galaxy": per_galaxy(write_s),
+            "other_ms_per_galaxy": per_galaxy(total - sum(seconds.values())),
+            "flow_proposed_per_galaxy": round(proposed / n, 1), "flow_flop_per_draw": flop,
+            "flow_gflops": round(flow_gflops, 2), "flow_fraction_of_sgemm_limit": round(flow_gflops / gflops, 4)}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--galaxies", type=int, default=33_884, help="mock catalog size (default: the paper's NSA count)")
@@ -105,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2, help="worker processes (one thread each)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workdir", type=Path, default=ROOT / ".bench_cache" / "infer")
+    ap.add_argument("--stage-galaxies", type=int, default=64, metavar="N",
+                    help="galaxies of the per-stage breakdown (0: none)")
     ap.add_argument("--scaling", type=int, default=0, metavar="N", help="also: 1 vs 2 workers on N galaxies")
     ap.add_argument("--rate-10k", type=int, default=0, metavar="N", help="also: 10,000 draws per galaxy on N galaxies")
     ap.add_argument("--fallback", type=int, default=0, metavar="G", help="also: the fallback on G galaxies")
@@ -122,8 +254,11 @@ def main(argv: list[str] | None = None) -> int:
         log(f"infer: {args.galaxies} galaxies x {args.samples} draws on {args.workers} workers")
         main_run = time_inference(ing, args.workdir / "catalog_main", args.samples, args.workers, args.seed)
         timed[(args.galaxies, args.workers)] = main_run
-        result.update(main_run)
+        result.update(galaxies=args.galaxies, **main_run)
         result["goal_galaxies_per_s"] = 56.0
+        if args.stage_galaxies:
+            log(f"stages: {args.stage_galaxies} galaxies x {args.samples} draws in this process, one thread")
+            result.update(stage_times(ing, args.workdir, args.samples, args.stage_galaxies, args.seed, gflops))
     if args.scaling:
         # both sides infer the same catalog with the same draws (each reports what it ran); the
         # main run stands in for its side when it timed the same mock on as many workers

@@ -6,6 +6,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_infer.py"
 
 
@@ -14,8 +16,9 @@ def test_bench_infer_prints_json(capsys, tmp_path):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     assert mod.main(["--galaxies", "300", "--samples", "100", "--workers", "1", "--workdir", str(tmp_path),
-                     "--sgemm-size", "128", "--scaling", "300"]) == 0
+                     "--sgemm-size", "128", "--scaling", "300", "--stage-galaxies", "8"]) == 0
     data = json.loads(capsys.readouterr().out)
+    assert data["galaxies"] == 300
     assert data["rows"] >= 300 and data["samples_per_galaxy"] == 100 and data["workers"] == 1
     counts = data["status_counts"]
     assert sum(counts.values()) == data["rows"]
@@ -34,3 +37,28 @@ def test_bench_infer_prints_json(capsys, tmp_path):
     assert (one["galaxies_inferred"], one["samples_per_galaxy"]) == (two["galaxies_inferred"], two["samples_per_galaxy"])
     assert one["galaxies_inferred"] == data["galaxies_inferred"]  # the same cached catalog as the main run
     assert (tmp_path / "catalog_main" / "hats.properties").exists()
+    # the per-stage breakdown: every stage took time, on the galaxies asked for
+    assert 8 <= data["stage_galaxies"] <= 9 and data["stage_samples_per_galaxy"] == 100
+    for stage in ("flow", "weights", "derived", "derived_per_bin", "summaries", "write"):
+        assert data[f"{stage}_ms_per_galaxy"] > 0, stage
+    # the fast derived properties and the per-bin reference agree on the pipeline's own draws
+    assert data["derived_per_bin_max_abs_diff"] <= 1e-9
+    assert data["flow_proposed_per_galaxy"] >= 100
+    assert data["flow_flop_per_draw"] == flow_matmul_flops_per_draw()
+    assert 0 < data["flow_fraction_of_sgemm_limit"] == pytest.approx(data["flow_gflops"] / data["sgemm_gflops"], rel=0.02)
+
+
+def flow_matmul_flops_per_draw() -> int:
+    """2 x multiply-adds per draw of the shipped flow's layers, read off the loaded network: each
+    coupling transform's first layer on the 11 parameters (its context columns run once per
+    galaxy), then every further layer in full."""
+    import torch
+
+    from sedflow_dask.posterior import load_posterior_model
+
+    flops = 0
+    for t in load_posterior_model().estimator.net.transform.transforms:
+        layers = [m for m in t.hyper if isinstance(m, torch.nn.Linear)]
+        flops += 2 * 11 * layers[0].out_features
+        flops += sum(2 * m.in_features * m.out_features for m in layers[1:])
+    return flops
