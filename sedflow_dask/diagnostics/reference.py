@@ -121,13 +121,18 @@ def compare_with_mcmc(flow_samples: np.ndarray, reference: MCMCReference, names:
         raise ValueError(f"{flow.shape[0]} flow posteriors for {reference.samples.shape[0]} MCMC references")
     converged = np.asarray(reference.status) == "mcmc"
     flow, mcmc = flow[converged], reference.samples[converged]
-    s_flow, s_mcmc = np.nanstd(flow, axis=1), np.nanstd(mcmc, axis=1)
-    shift = np.abs(np.nanmedian(flow, axis=1) - np.nanmedian(mcmc, axis=1)) / s_mcmc
-    per = {name: {"median_std_flow": float(np.median(s_flow[:, j])),
-                  "median_std_mcmc": float(np.median(s_mcmc[:, j])),
-                  "median_std_ratio": float(np.median(s_flow[:, j] / s_mcmc[:, j])),
-                  "median_shift_over_std": float(np.median(shift[:, j]))}
-           for j, name in enumerate(names)}
+    per: dict[str, dict[str, float | None]]
+    if not converged.any():  # nothing to compare with: say so rather than average an empty set
+        per = {name: {k: None for k in ("median_std_flow", "median_std_mcmc", "median_std_ratio",
+                                         "median_shift_over_std")} for name in names}
+    else:
+        s_flow, s_mcmc = np.nanstd(flow, axis=1), np.nanstd(mcmc, axis=1)
+        shift = np.abs(np.nanmedian(flow, axis=1) - np.nanmedian(mcmc, axis=1)) / s_mcmc
+        per = {name: {"median_std_flow": float(np.median(s_flow[:, j])),
+                      "median_std_mcmc": float(np.median(s_mcmc[:, j])),
+                      "median_std_ratio": float(np.median(s_flow[:, j] / s_mcmc[:, j])),
+                      "median_shift_over_std": float(np.median(shift[:, j]))}
+               for j, name in enumerate(names)}
     return {"n_galaxies": int(len(reference.samples)), "n_converged": int(converged.sum()),
             "median_ess": float(np.median(reference.ess)), "max_seconds_per_galaxy": reference.max_seconds,
             "parameters": per}

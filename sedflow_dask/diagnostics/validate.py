@@ -201,7 +201,8 @@ def validate_model(model: PosteriorModel, out: str | Path, *, n: int = 2000, n_s
               f"written to {out}", file=stream)
         if "mcmc_reference" in summary:
             r = summary["mcmc_reference"]
-            ratios = ", ".join(f"{k} {v['median_std_ratio']:.2f}" for k, v in r["parameters"].items())
+            ratios = ", ".join(f"{k} {v['median_std_ratio']:.2f}" if v['median_std_ratio'] is not None else f"{k} -"
+                               for k, v in r["parameters"].items())
             print(f"validate: sigma_flow / sigma_MCMC (median over {r['n_galaxies']} galaxies, "
                   f"{r['n_converged']} converged): {ratios}", file=stream)
     return summary
