@@ -55,7 +55,7 @@ from sedflow_dask.sps import BOX_LOWER, BOX_UPPER, PROVABGSModel, load_ssp_table
 
 Z_LO, Z_HI = 1e-4, 0.2
 #: Extra populations per galaxy under the default ("centre") rule: the partial last bin and
-#: the burst, each 2 table ages x 2 metallicity nodes = 4 sparse rows.
+#: the burst, each 2 table ages x 2 metallicity nodes = 4 gathered table rows.
 EXTRA_SLOTS = 8
 
 
@@ -95,11 +95,11 @@ def flop_estimate(model: PROVABGSModel) -> dict[str, int]:
     flop_per_sed = 2·(C_young + C_old)·W     dense product over the shared bins not in the
                                               engine's ScaledBinGroup: weights (n, C) @ bin-SSP
                                               tables (C, W), C = bins x used Z nodes
-                 + 2·S·W                      sparse product: S = 8 rows (last bin + burst, 2x2
+                 + 2·S·W                      gathered rows: S = 8 rows (last bin + burst, 2x2
                                               each) + 4 rows (the group's young and old tables)
-                 + 2·D·W + 6·W                dust: Chebyshev basis (n, D=11) @ (D, W), then
-                                              ×(−τ_ISM), ×e^{−τ_BC}·Y, +O, ×e^{−τ_ISM}, and the
-                                              −τ_BC·shape product (~6 elementwise ops per pixel)
+                 + 2·D·W + 6·W                dust: −τ_ISM × Chebyshev basis (n, D=11) @ (D, W),
+                                              −τ_BC·shape, ×e^{−τ_BC}·Y, +O, ×e^{−τ_ISM} (~6
+                                              elementwise ops per pixel, counted as FLOPs)
                  + 2·W·B2                     photometry: (n, W) @ (W, B2 = 2·5 bands: both
                                               redshift nodes of the band-weight table)
     exp_per_sed  = 2·W                        e^{−τ_BC(λ)} and e^{−τ_ISM(λ)}

@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta state")
-
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_forward.py"
 TINY = dict(n=2000, repeats=2, n_reference=3, n_variants=500, n_dtype=300, sgemm_size=256)
 

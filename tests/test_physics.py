@@ -24,8 +24,6 @@ from sedflow_dask.sps import parameters as P  # noqa: E402
 from sedflow_dask.sps.model import PROVABGSModel  # noqa: E402
 from sedflow_dask.sps.ssp_table import load_ssp_table  # noqa: E402
 
-pytestmark = pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta state")
-
 N_DRAWS = 50
 PHOT_RTOL = 1e-4
 SPEC_RTOL = 1e-5

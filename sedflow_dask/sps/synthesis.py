@@ -15,7 +15,6 @@ Units: masses M_sun formed, ages Gyr (lookback), spectra L_sun/Å (rest), fluxes
 from __future__ import annotations
 
 import functools
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -221,7 +220,6 @@ class SpectralSynthesis:
         self._prepare_shared_bins(lum)
         self._prepare_dust()
         self._prepare_bands(z_max, filter_dz, zeropoint)
-        _quiet_csr_warning()
 
     def _prepare_wavelengths(self, wave_step_factor: int, z_max: float) -> np.ndarray:
         """The (coarsened) wavelength grid and the redshifts it covers; returns the table's
@@ -459,8 +457,8 @@ class SpectralSynthesis:
         dense.scatter_add_(2, j.add_(1).unsqueeze(-1), upper.unsqueeze(-1))
         return dense
 
-    def _components(self, pops: Populations, cols: slice = slice(None)) -> tuple[torch.Tensor | None, torch.Tensor]:
-        """Unattenuated young (None if there is none) and old rest spectra (n, W[cols]) of one block."""
+    def _block_tensors(self, pops: Populations, dust: Dust | None) -> _BlockTensors:
+        """The torch inputs of one block's spectra: product weights, gather slots, dust factors."""
         dt = self.dtype
         first = self.group.size if self.group is not None and pops.group is not None else 0
         mass = torch.as_tensor(pops.bin_mass[:, first:], dtype=dt)
@@ -469,50 +467,84 @@ class SpectralSynthesis:
         # Young bins are a prefix and old bins a suffix of the (age-ordered) shared bins, so the
         # products read strided views of one weight array and row ranges of the bin tables.
         n_young = self.young_bins.size - first
-        young = dense[:, :n_young].reshape(n, -1) @ self._t_young[first * ju:, cols] if n_young > 0 else None
         old_start = max(int(self.old_bins[0]), first)
-        old = dense[:, old_start - first:].reshape(n, -1) @ self._t_old[(old_start - self.old_bins[0]) * ju:, cols]
         extra = self._extra_slots(pops)
-        if extra.old_rows.shape[1] or extra.young_rows.shape[1]:
-            # One sparse product serves both components: rows [young weights; old weights].
-            # (The CSR kernel wants a contiguous table: take the columns after the product.)
-            both = (extra.sparse(self._t_sparse.shape[0], dt) @ self._t_sparse)[:, cols]
-            old.add_(both[n:])
-            if extra.young_rows.shape[1]:
-                young = both[:n] if young is None else young.add_(both[:n])
-        return young, old
 
-    def _transmission_ism(self, n_dust: torch.Tensor, tau_ism: torch.Tensor, cols: slice = slice(None)) -> torch.Tensor:
-        """exp(−τ_ISM(λ)) for (n, 1) dust parameters: (n, W[cols])."""
+        def slots(rows: np.ndarray, weights: np.ndarray) -> tuple[torch.Tensor, torch.Tensor] | None:
+            return (torch.as_tensor(rows), torch.as_tensor(weights, dtype=dt)) if rows.shape[1] else None
+
+        neg_tau_bc = neg_tau_ism = basis = None
+        if dust is not None:
+            neg_tau_bc = torch.as_tensor(-dust.tau_bc, dtype=dt)[:, None]
+            neg_tau_ism = torch.as_tensor(-dust.tau_ism, dtype=dt)[:, None]
+            basis = self._dust_basis(torch.as_tensor(dust.n_dust, dtype=dt)[:, None])
+        return _BlockTensors(
+            young_weights=dense[:, :n_young].reshape(n, -1) if n_young > 0 else None,
+            young_table=self._t_young[first * ju:] if n_young > 0 else None,
+            old_weights=dense[:, old_start - first:].reshape(n, -1),
+            old_table=self._t_old[(old_start - self.old_bins[0]) * ju:],
+            young_slots=slots(extra.young_rows, extra.young_w),
+            old_slots=slots(extra.old_rows, extra.old_w),
+            neg_tau_bc=neg_tau_bc,
+            neg_tau_ism=neg_tau_ism,
+            dust_basis=basis,
+        )
+
+    def _dust_basis(self, n_dust: torch.Tensor) -> tuple[torch.Tensor, bool]:
+        """(T, True): the Chebyshev basis (n, D) in the slope offsets ``n_dust`` (n, 1), with
+        T @ cheb = τ_ISM(λ)/τ_ISM; or (n_dust, False) when the series is unavailable or some n
+        leaves its range (the exact exponential is then used)."""
         if self._dust_cheb is not None and bool(((n_dust >= _N_DUST_LO) & (n_dust <= _N_DUST_HI)).all()):
             # (a + n b) e^{nℓ} as a Chebyshev series in n: a small product instead of one
-            # exponential per wavelength (fit error checked at construction). −τ multiplies
-            # the result, not the basis: with exponents up to ~40 the basis route loses float32 digits.
+            # exponential per wavelength (fit error checked at construction).
             x = (2 * n_dust - (_N_DUST_LO + _N_DUST_HI)) / (_N_DUST_HI - _N_DUST_LO)
             basis = [torch.ones_like(x), x]
             for _ in range(self._dust_cheb.shape[0] - 2):
                 basis.append(2 * x * basis[-1] - basis[-2])
-            curve = torch.cat(basis, dim=1) @ self._dust_cheb[:, cols]
-        else:
-            curve = torch.exp(n_dust * self._dust_ell[cols]).mul_(self._dust_a[cols] + n_dust * self._dust_b[cols])
-        return curve.mul_(-tau_ism).exp_()
+            return torch.cat(basis, dim=1), True
+        return n_dust, False
 
-    def _luminosity(self, pops: Populations, dust: Dust | None, cols: slice = slice(None)) -> torch.Tensor:
-        """Rest spectra (n, W[cols]) of one block: L = e^{−τ_ISM} (O + e^{−τ_BC} Y), or Y + O without dust."""
-        young, old = self._components(pops, cols)
-        if dust is None:
+    def _luminosity(self, inputs: _BlockTensors, cols: slice = slice(None)) -> torch.Tensor:
+        """Rest spectra (n, W[cols]) of one block: L = e^{−τ_ISM} (O + e^{−τ_BC} Y), or Y + O without dust.
+
+        Each component starts as the weighted sum of its extra populations' table rows and the
+        dense shared-bin product is accumulated into it in place; the birth-cloud factor's array
+        then takes the diffuse transmission. Three arrays of the output's size in all.
+        """
+        young = self._gather_rows(inputs.young_slots, cols)
+        if inputs.young_weights is not None and inputs.young_table is not None:
+            young = _accumulate(young, inputs.young_weights, inputs.young_table, cols)
+        old = _accumulate(self._gather_rows(inputs.old_slots, cols), inputs.old_weights, inputs.old_table, cols)
+        if inputs.dust_basis is None or inputs.neg_tau_ism is None:
             return old if young is None else old.add_(young)
-        dt = self.dtype
-        n_d = torch.as_tensor(dust.n_dust, dtype=dt)[:, None]
-        tau_ism = torch.as_tensor(dust.tau_ism, dtype=dt)[:, None]
-        if young is not None:
-            tau_bc = torch.as_tensor(dust.tau_bc, dtype=dt)[:, None]
-            old.add_(young.mul_((-tau_bc * self._bc_shape[cols]).exp_()))
-        return old.mul_(self._transmission_ism(n_d, tau_ism, cols))
+        spare = None
+        if young is not None and inputs.neg_tau_bc is not None:
+            spare = torch.mul(inputs.neg_tau_bc, self._bc_shape[cols]).exp_()
+            old.addcmul_(young, spare)
+        basis, series = inputs.dust_basis
+        if series and self._dust_cheb is not None:
+            curve = torch.mm(basis, self._dust_cheb[:, cols], out=spare)
+        else:
+            curve = torch.exp(basis * self._dust_ell[cols]).mul_(self._dust_a[cols] + basis * self._dust_b[cols])
+        # −τ multiplies the curve, not the basis: at exponents up to ~40 (τ_ISM = 3, n = −2,
+        # 2400 Å) the scaled basis loses float32 digits (1.0e-5 against 6.7e-6 relative).
+        return old.mul_(curve.mul_(inputs.neg_tau_ism).exp_())
+
+    def _gather_rows(self, slots: tuple[torch.Tensor, torch.Tensor] | None, cols: slice) -> torch.Tensor | None:
+        """Σ_s w[:, s] · table[r[:, s], cols] (n, W[cols]) of the sparse-product table for
+        ``slots`` = (r, w), each (n, S); None without slots.
+
+        ``embedding_bag`` (one bag per galaxy) streams each galaxy's few rows once: several
+        times faster than a CSR product, which also needs its pattern rebuilt every block.
+        """
+        if slots is None:
+            return None
+        out = torch.nn.functional.embedding_bag(slots[0], self._t_sparse, mode="sum", per_sample_weights=slots[1])
+        return out[:, cols]
 
     def spectra_block(self, pops: Populations, dust: Dust | None = None) -> np.ndarray:
         """Rest-frame spectra (n, W) [L_sun/Å] of one block of validated inputs."""
-        return self._luminosity(pops, dust).double().numpy()
+        return self._luminosity(self._block_tensors(pops, dust)).double().numpy()
 
     def photometry_block(self, pops: Populations, z: np.ndarray, dust: Dust | None = None) -> np.ndarray:
         """AB maggies (n, 5) of one block of validated inputs with ``z`` sorted ascending."""
@@ -520,7 +552,7 @@ class SpectralSynthesis:
         cell = np.minimum(pos.astype(np.int64), self._n_filter_z - 2)
         span = slice(int(cell[0]), int(cell[-1]) + 1)
         cols = slice(int(self._cell_first[span].min()), int(self._cell_stop[span].max()))
-        lum = self._luminosity(pops, dust, cols)
+        lum = self._luminosity(self._block_tensors(pops, dust), cols)
         frac = torch.as_tensor(pos - cell, dtype=self.dtype)[:, None]
         nb = len(self.bands)
         res = torch.empty((lum.shape[0], nb), dtype=self.dtype)
@@ -633,6 +665,34 @@ class SpectralSynthesis:
         return surv
 
 
+def _accumulate(acc: torch.Tensor | None, weights: torch.Tensor, table: torch.Tensor, cols: slice) -> torch.Tensor:
+    """acc + weights @ table[:, cols], written into ``acc`` (a view of a larger array is fine); None = 0."""
+    return weights @ table[:, cols] if acc is None else acc.addmm_(weights, table[:, cols])
+
+
+@dataclass(frozen=True)
+class _BlockTensors:
+    """One block's inputs to its (n, W) stages.
+
+    Attributes:
+        young_weights, young_table: the dense young product (n, C_y) @ (C_y, W), or None.
+        old_weights, old_table: the dense old product (n, C_o) @ (C_o, W).
+        young_slots, old_slots: (rows (n, S), weights (n, S)) into the sparse-product table, or None.
+        neg_tau_bc, neg_tau_ism: (n, 1) −τ_BC and −τ_ISM, or None without dust.
+        dust_basis: see ``SpectralSynthesis._dust_basis``; None without dust.
+    """
+
+    young_weights: torch.Tensor | None
+    young_table: torch.Tensor | None
+    old_weights: torch.Tensor
+    old_table: torch.Tensor
+    young_slots: tuple[torch.Tensor, torch.Tensor] | None
+    old_slots: tuple[torch.Tensor, torch.Tensor] | None
+    neg_tau_bc: torch.Tensor | None
+    neg_tau_ism: torch.Tensor | None
+    dust_basis: tuple[torch.Tensor, bool] | None
+
+
 @dataclass(frozen=True)
 class _ExtraSlots:
     """Rows of the sparse-product table and their weights: (N, S_young) and (N, S_old)."""
@@ -641,35 +701,6 @@ class _ExtraSlots:
     young_w: np.ndarray
     old_rows: np.ndarray
     old_w: np.ndarray
-
-    def sparse(self, n_cols: int, dtype: torch.dtype) -> torch.Tensor:
-        """CSR (2N, n_cols): the young weights' rows, then the old weights' rows."""
-        n, s_young = self.young_rows.shape
-        s_old = self.old_rows.shape[1]
-        crow = torch.cat([torch.arange(0, n * s_young + 1, max(s_young, 1)) if s_young else torch.zeros(n + 1, dtype=torch.int64),
-                          n * s_young + torch.arange(s_old, n * s_old + 1, max(s_old, 1)) if s_old
-                          else torch.full((n,), n * s_young, dtype=torch.int64)])
-        cols = torch.as_tensor(np.concatenate([self.young_rows.ravel(), self.old_rows.ravel()]))
-        values = torch.as_tensor(np.concatenate([self.young_w.ravel(), self.old_w.ravel()]), dtype=dtype)
-        return _csr_tensor(crow, cols, values, (2 * n, n_cols))
-
-
-@functools.lru_cache(maxsize=1)
-def _quiet_csr_warning() -> None:
-    """Build one CSR tensor under a scoped filter, once per process, outside any worker thread.
-
-    torch warns once per process that the CSR layout is beta; the CSR @ dense products used here
-    are stable, so that warning says nothing to a user. Taking it here keeps it out of their
-    programs without a process-wide filter (a filter scoped inside the threaded products would
-    race on the global filter list).
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
-        _csr_tensor(torch.tensor([0, 1]), torch.tensor([0]), torch.tensor([1.0]), (1, 1))
-
-
-def _csr_tensor(crow: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    return torch.sparse_csr_tensor(crow, cols, values, size=size, check_invariants=False)
 
 
 def unsort(values: np.ndarray, order: np.ndarray) -> np.ndarray:
