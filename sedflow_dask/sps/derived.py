@@ -77,7 +77,7 @@ class DerivedProperties:
         self._dense = np.flatnonzero(~single)
         self._area_dense = area[:, self._dense]
         self._zbase_dense = self._zbase[:, self._dense]
-        self._breaks, intercept, slope = engine.bin_surviving_pieces(self._dense)
+        intercept, slope = engine.bin_surviving_pieces(self._dense)
         self._surv_intercept, self._surv_slope = intercept.ravel(), slope.ravel()
         self._piece_offset = np.arange(self._dense.size) * intercept.shape[1]
         self._tabulate_single(np.flatnonzero(single), area)
@@ -89,7 +89,7 @@ class DerivedProperties:
         factor = self._zbase[0, bins]
         with np.errstate(divide="ignore"):
             log_f = np.log10(factor)
-        nodes = np.concatenate([self._breaks, np.log10([Z_MIN, Z_MAX])])
+        nodes = np.concatenate([self.engine.surviving_breaks, np.log10([Z_MIN, Z_MAX])])
         kinks = (nodes[:, None] - log_f[None, :]).ravel()
         u = np.unique(kinks[np.isfinite(kinks)])
         if u.size < 2:  # no bin, or none whose Z can move: constants (both are then flat)
@@ -134,7 +134,7 @@ class DerivedProperties:
         z_dense = np.clip(gamma @ self._zbase_dense, Z_MIN, Z_MAX)  # (n, K')
         m_dense = beta @ self._area_dense
         x = np.log10(z_dense)
-        piece = np.searchsorted(self._breaks, x, side="right") + self._piece_offset
+        piece = eng.surviving_piece(x) + self._piece_offset
         mu = self._surv_intercept.take(piece) + self._surv_slope.take(piece) * x
         u = np.log10(gamma[:, 0])
         p = np.searchsorted(self._single_u, u, side="right")

@@ -622,37 +622,59 @@ class SpectralSynthesis:
         zw = self.metallicity_weights(metallicity)
         return (mu[k[None, :, None], zw.index] * zw.weight).sum(-1)
 
-    def bin_surviving_pieces(self, bins: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The surviving fraction of the shared ``bins`` (K',) as linear pieces in x = log10 Z.
+    @property
+    def surviving_breaks(self) -> np.ndarray:
+        """(J,) log10 of the table's metallicities: where the surviving fraction's linear pieces in
+        log10 Z meet (see ``bin_surviving_pieces``)."""
+        return self.zeta_nodes + self.zeta_shift
 
-        Returns (breaks (J,), intercept (K', J+1), slope (K', J+1)): for breaks[p-1] <= x <
-        breaks[p] (p = ``searchsorted(breaks, x, side="right")``) the fraction is intercept[:, p]
-        + slope[:, p] x, exactly as ``bin_surviving_fraction`` interpolates (clamped or
-        extrapolated beyond the table's metallicities). One lookup per value instead of sparse
-        weights.
-        """
-        breaks = self.zeta_nodes + self.zeta_shift
-        at_nodes = self.bin_surviving_fraction(np.broadcast_to(10.0 ** breaks[:, None], (breaks.size, len(bins))),
-                                               bins).T  # (K', J)
+    def surviving_piece(self, log_z: np.ndarray) -> np.ndarray:
+        """Index p of the linear piece holding each log10 Z: the number of ``surviving_breaks`` <= it."""
+        p = np.zeros(np.shape(log_z), dtype=np.intp)
+        for b in self.surviving_breaks:  # J comparisons beat a binary search over so few breaks
+            p += log_z >= b
+        return p
+
+    def _pieces(self, at_nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Intercepts and slopes (R, J+1) in log10 Z of functions given at the table's metallicities
+        (R, J), interpolated as metallicity weights do: clamped or extrapolated beyond them."""
+        breaks = self.surviving_breaks
         slope = np.diff(at_nodes, axis=1) / np.diff(breaks)
         intercept = at_nodes[:, :-1] - slope * breaks[:-1]
         if self.extrapolate_metallicity:
             outer = (intercept[:, :1], slope[:, :1]), (intercept[:, -1:], slope[:, -1:])
         else:
-            zero = np.zeros((len(bins), 1))
+            zero = np.zeros((at_nodes.shape[0], 1))
             outer = (at_nodes[:, :1], zero), (at_nodes[:, -1:], zero)
-        intercept = np.concatenate([outer[0][0], intercept, outer[1][0]], axis=1)
-        slope = np.concatenate([outer[0][1], slope, outer[1][1]], axis=1)
-        return breaks, intercept, slope
+        return (np.concatenate([outer[0][0], intercept, outer[1][0]], axis=1),
+                np.concatenate([outer[0][1], slope, outer[1][1]], axis=1))
+
+    def bin_surviving_pieces(self, bins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The surviving fraction of the shared ``bins`` (K',) as linear pieces in x = log10 Z.
+
+        Returns (intercept, slope), each (K', J+1): on piece p = ``surviving_piece(x)`` the
+        fraction is intercept[:, p] + slope[:, p] x, exactly as ``bin_surviving_fraction``
+        interpolates. One lookup per value instead of sparse metallicity weights.
+        """
+        breaks = self.surviving_breaks
+        at_nodes = self.bin_surviving_fraction(np.broadcast_to(10.0 ** breaks[:, None], (breaks.size, len(bins))),
+                                               bins).T  # (K', J)
+        return self._pieces(at_nodes)
+
+    @functools.cached_property
+    def _table_surviving_pieces(self) -> tuple[np.ndarray, np.ndarray]:
+        """Linear pieces in log10 Z (each (A, J+1)) of the table's surviving fraction at each age."""
+        if self.table.live_frac is None:
+            raise ValueError("the SSP table has no surviving-mass fraction")
+        return self._pieces(self.table.live_frac.astype(np.float64))
 
     def surviving_fraction(self, pop: ExtraPopulation) -> np.ndarray:
         """Surviving mass per M_sun formed (N,) of an extra population (its ``mass`` is not used)."""
-        if self.table.live_frac is None:
-            raise ValueError("the SSP table has no surviving-mass fraction")
+        intercept, slope = self._table_surviving_pieces
         aw = self.extra_age_weights(pop)
-        zw = self.metallicity_weights(pop.metallicity)
-        vals = self.table.live_frac.astype(np.float64)[aw.index[:, :, None], zw.index[:, None, :]]
-        return (vals * aw.weight[:, :, None] * zw.weight[:, None, :]).sum((1, 2))
+        x = np.log10(pop.metallicity)[:, None]
+        flat = aw.index * intercept.shape[1] + self.surviving_piece(x)
+        return (aw.weight * (intercept.take(flat) + slope.take(flat) * x)).sum(1)
 
     def surviving_mass(self, pops: Populations) -> np.ndarray:
         """Surviving stellar mass (N,) [M_sun] of all populations, from the table's ``live_frac``.
