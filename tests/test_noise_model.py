@@ -1,5 +1,5 @@
 """The noise model: artifact round trip, evaluation, fitting, the shipped models (real SDSS fit and
-SDSS depths), drops."""
+SDSS depths)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from sedflow_dask.noise import (
-    DROP_RULES,
     NoiseModel,
     fit_noise_model,
     load_noise_model,
@@ -151,34 +150,6 @@ def test_fit_drops_sparse_bins_and_names_the_band():
         fit_noise_model(mags, bad)
 
 
-def test_add_noise_rules_and_statistics(default):
-    rng = np.random.default_rng(3)
-    n = 200_000
-    m_true = np.full((n, 5), 17.0)
-    m_true[:1000, 0] = 30.0  # far too faint in u: dropped by the range rule
-    flux = mag_to_flux(m_true)
-    obs = default.add_noise(flux, rng)
-    assert obs.drop_counts["mag_out_of_range"] == 1000
-    assert set(obs.drop_counts) == set(DROP_RULES)
-    assert obs.keep.sum() + sum(obs.drop_counts.values()) == n
-    kept = obs.keep
-    mu = default.sigma_median(m_true[kept])
-    s = default.sigma_scatter(m_true[kept])
-    # σ' ~ N(μ, s) per band, and the flux noise has σ_f = 0.921 f σ'
-    np.testing.assert_allclose(np.median(obs.sigma[kept], axis=0), mu[0], rtol=2e-3)
-    np.testing.assert_allclose(obs.sigma[kept].std(axis=0), s[0], rtol=2e-2)
-    pulls = (obs.flux[kept] - flux[kept]) / (flux[kept] * obs.sigma[kept] / 1.0857362047581294)
-    np.testing.assert_allclose(pulls.std(axis=0), 1.0, atol=0.01)
-    np.testing.assert_allclose(obs.mag[kept], flux_to_mag(obs.flux[kept]))
-
-
-def test_negative_sigma_rows_are_dropped():
-    model = NoiseModel.from_dict(_wide_scatter_model())
-    obs = model.add_noise(mag_to_flux(np.full((10_000, 5), 17.0)), np.random.default_rng(4))
-    assert obs.drop_counts["negative_sigma"] > 1000
-    assert np.all(obs.sigma[obs.keep] >= 0)
-
-
 def test_noise_outlier_threshold(default):
     m = np.full((3, 5), 17.0)
     limit = default.sigma_median(m) + 3 * default.sigma_scatter(m)
@@ -193,9 +164,3 @@ def test_conversions_round_trip():
     np.testing.assert_allclose(mag_to_flux(flux_to_mag(f)), f, rtol=1e-12)
     assert np.isnan(flux_to_mag(np.array([0.0, -1.0]))).all()
     np.testing.assert_allclose(sigma_mag_from_flux(100.0, 0.921034037 * 100 * 0.02), 0.02, rtol=1e-8)
-
-
-def _wide_scatter_model() -> dict:
-    bands = {b: {"mag_centres": [10.0, 20.0], "sigma_median": [0.02, 0.02], "sigma_scatter": [0.05, 0.05],
-                 "mag_range": [5.0, 25.0], "floor": 0.02} for b in "ugriz"}
-    return {"format": "sedflow_dask.noise_model", "format_version": 1, "bands": bands, "provenance": {}}

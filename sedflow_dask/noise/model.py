@@ -17,21 +17,10 @@ from typing import Any
 import numpy as np
 
 from ..files import read_json, write_json_atomic
-from ..photometry import BANDS, N_BANDS, flux_to_mag, sigma_flux_from_mag
+from ..photometry import BANDS
 
 FORMAT = "sedflow_dask.noise_model"
 FORMAT_VERSION = 1
-#: Reasons a simulated row is dropped (paper §3.2 and ``nsa-ingest.md`` §4 step 5), in the order
-#: they are tested; a row counts once, under its first reason.
-DROP_RULES: tuple[str, ...] = ("mag_out_of_range", "negative_sigma", "nonpositive_noisy_flux")
-
-
-def count_drops(outcome: np.ndarray, rules: tuple[str, ...] = DROP_RULES) -> dict[str, int]:
-    """Rows dropped per rule of ``rules`` from per-row outcome codes (k > 0: ``rules[k - 1]``)."""
-    counts = np.bincount(np.asarray(outcome, dtype=np.int64), minlength=len(rules) + 1)
-    return {rule: int(counts[k + 1]) for k, rule in enumerate(rules)}
-
-
 @dataclass(frozen=True)
 class BandNoise:
     """Noise of one band: σ_m median and scatter [mag] at magnitude bin centres [AB mag]."""
@@ -69,34 +58,6 @@ class BandNoise:
     def scatter(self, mag) -> np.ndarray:
         """s_X(m) [mag]."""
         return np.interp(mag, self.mag_centres, self.sigma_scatter)
-
-
-@dataclass(frozen=True)
-class NoisyPhotometry:
-    """Simulated observations of N galaxies (every row, kept or not).
-
-    Attributes:
-        mag: (N, 5) noisy AB magnitudes (NaN where the noisy flux is <= 0).
-        sigma: (N, 5) assigned σ_m [mag].
-        flux: (N, 5) noisy fluxes [nmgy].
-        outcome: (N,) int8: 0 kept, k > 0 dropped by rule ``DROP_RULES[k - 1]`` (its first
-            failing one).
-    """
-
-    mag: np.ndarray
-    sigma: np.ndarray
-    flux: np.ndarray
-    outcome: np.ndarray
-
-    @property
-    def keep(self) -> np.ndarray:
-        """(N,) rows that pass every rule of :data:`DROP_RULES`."""
-        return self.outcome == 0
-
-    @property
-    def drop_counts(self) -> dict[str, int]:
-        """Rows dropped per rule."""
-        return count_drops(self.outcome)
 
 
 @dataclass(frozen=True)
@@ -149,27 +110,6 @@ class NoiseModel:
         """σ'_X ~ N(μ_X(m), s_X(m)) per band, independently [mag]; may be negative."""
         m = np.asarray(mags, dtype=np.float64)
         return self.sigma_median(m) + self.sigma_scatter(m) * rng.standard_normal(m.shape)
-
-    def add_noise(self, flux_nmgy, rng: np.random.Generator) -> NoisyPhotometry:
-        """Observe noiseless fluxes [nmgy] as SEDflow's training data does (``nsa-ingest.md`` §4.5).
-
-        Every row consumes the same random numbers whether kept or not, so a chunk's output does
-        not depend on which rows fail. The flux error uses the noiseless flux (σ_f = 0.921 f σ_m).
-        """
-        f = np.asarray(flux_nmgy, dtype=np.float64)
-        if f.ndim != 2 or f.shape[1] != N_BANDS:
-            raise ValueError(f"flux must have shape (N, {N_BANDS}); got {f.shape}")
-        m_true = flux_to_mag(f)
-        sigma = self.draw_sigmas(np.nan_to_num(m_true, nan=99.0), rng)
-        noise = rng.standard_normal(f.shape)
-        flux = f + sigma_flux_from_mag(f, np.abs(sigma)) * noise
-        mag = flux_to_mag(flux)
-        outcome = np.zeros(f.shape[0], dtype=np.int8)
-        # Label each row by its first failing rule (assigned in reverse so earlier rules win).
-        outcome[~np.all(flux > 0, axis=1)] = 3
-        outcome[~np.all(sigma >= 0, axis=1)] = 2
-        outcome[~self.in_range(m_true)] = 1
-        return NoisyPhotometry(mag=mag, sigma=sigma, flux=flux, outcome=outcome)
 
     # -- serialisation ----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -44,6 +44,12 @@ DROP_RULES: tuple[str, ...] = ("mag_out_of_range",)
 DEFAULT_PROPOSAL_PATH = Path(__file__).resolve().parent.parent / "data" / "noise" / "proposal.json"
 
 
+def count_drops(outcome: np.ndarray) -> dict[str, int]:
+    """Rows dropped per rule of :data:`DROP_RULES` from per-row outcome codes (k > 0: ``DROP_RULES[k - 1]``)."""
+    counts = np.bincount(np.asarray(outcome, dtype=np.int64), minlength=len(DROP_RULES) + 1)
+    return {rule: int(counts[k + 1]) for k, rule in enumerate(DROP_RULES)}
+
+
 def real_sigma_flux_range(noise: NoiseModel, n_grid: int = 2001) -> np.ndarray:
     """(5, 2) the smallest and largest σ_f [nmgy] the real noise model gives in its magnitude range.
 

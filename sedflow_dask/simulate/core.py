@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..noise.model import count_drops
-from ..noise.proposal import DROP_RULES, NoiseProposal
+from ..noise.proposal import NoiseProposal, count_drops
 from ..photometry import asinh_mag, colours
 from ..prior import SEDPrior
 from ..sps.model import PROVABGSModel
@@ -65,7 +64,7 @@ class SimulatedChunk:
 
     @property
     def drop_counts(self) -> dict[str, int]:
-        return count_drops(self.draw_outcome, DROP_RULES)
+        return count_drops(self.draw_outcome)
 
     @property
     def amag(self) -> np.ndarray:

@@ -22,8 +22,7 @@ import pyarrow.parquet as pq
 from .. import __version__
 from ..config import Config, SPSConfig
 from ..console import STDERR, MessageStream, resolve_stream
-from ..noise.model import count_drops
-from ..noise.proposal import DROP_RULES, NoiseProposal, resolve_proposal
+from ..noise.proposal import DROP_RULES, NoiseProposal, count_drops, resolve_proposal
 from ..parquet import read_sedflow_metadata
 from ..photometry import COLOUR_NAMES
 from ..prior import SEDPrior
@@ -132,7 +131,7 @@ def truncate_chunk_task(plan: SimulationPlan, chunk: int, n_keep: int, outcome: 
                                       chunk_rng(plan.seed, chunk)).draw_outcome
     table = pq.read_table(part_path(plan.out, chunk)).slice(0, n_keep)
     n_drawn = draws_for_kept(outcome, n_keep)
-    drops = count_drops(outcome[:n_drawn], DROP_RULES)
+    drops = count_drops(outcome[:n_drawn])
     write_chunk(table, plan.out, chunk, _chunk_metadata(plan, chunk, n_drawn, n_keep, drops, truncated=True))
     return ChunkResult(chunk, n_drawn, n_keep, drops, *lowest_colours(stored_true_mags(table), plan.k_lowest),
                        None)
