@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..config import SPSConfig
+from ..config import SPSConfig, SSPAgeRule
 from .nmf import BIN_EDGES, N_FIXED_BINS, Z_MAX, Z_MIN, NMFBases
 from .synthesis import ExtraPopulation, SpectralSynthesis
 
@@ -36,7 +36,7 @@ DERIVED_NAMES: tuple[str, ...] = ("log_mstar_formed", "log_mstar_surviving", "lo
 ROWS_PER_BLOCK = 8192
 
 
-def last_bin_interval(t_age: np.ndarray, age_rule: str) -> tuple[np.ndarray, np.ndarray]:
+def last_bin_interval(t_age: np.ndarray, age_rule: SSPAgeRule) -> tuple[np.ndarray, np.ndarray]:
     """Youngest and oldest SSP age [Gyr] of the partial last bin [e_41, t_age) under ``age_rule``:
     the bin itself ("average"), or its centre twice ("centre")."""
     e_last = BIN_EDGES[N_FIXED_BINS]
@@ -116,6 +116,7 @@ class DerivedProperties:
         return out
 
     def _block(self, th: np.ndarray, t_age: np.ndarray) -> dict[str, np.ndarray]:
+        """The properties of one block of draws (n, 12), ages (n,) [Gyr]."""
         cfg, eng = self.config, self.engine
         mass = 10.0 ** th[:, 0]
         beta, gamma = th[:, 1:5], th[:, 7:9]
