@@ -7,6 +7,8 @@ shipped model's posteriors are then compared with and without a band.
 
 from __future__ import annotations
 
+import functools
+
 import duckdb
 import numpy as np
 import pandas as pd
@@ -14,14 +16,13 @@ import pytest
 
 from sedflow_dask.config import Config, FallbackConfig, IngestConfig, SamplingConfig
 from sedflow_dask.infer import infer_catalog
-from sedflow_dask.infer.partition import weighed_flow_batch
 from sedflow_dask.ingest import ingest_catalog, read_ingested
 from sedflow_dask.ingest.readers import parse_column_map
 from sedflow_dask.noise import load_noise_model
 from sedflow_dask.noise.proposal import default_proposal
 from sedflow_dask.noise.regimes import observe_regime
 from sedflow_dask.photometry import BANDS, flux_to_mag, sigma_mag_from_flux
-from sedflow_dask.posterior import galaxy_seeds, load_posterior_model
+from sedflow_dask.posterior import flow_inputs, galaxy_seeds, load_posterior_model, sample_posteriors
 from sedflow_dask.prior import SEDPrior
 from sedflow_dask.sps import PROVABGSModel
 
@@ -29,10 +30,15 @@ CONFIG = Config(sample=SamplingConfig(n_samples=500, n_stored=20, batch_galaxies
                 fallback=FallbackConfig(max_galaxies=0))
 
 
+@functools.lru_cache(maxsize=1)
+def forward_model() -> PROVABGSModel:
+    return PROVABGSModel()
+
+
 def simulated(n: int, seed: int, regime: str = "real"):
     """(θ_box, z, flux, σ) of ``n`` prior galaxies in the observable range, observed in ``regime``."""
     rng = np.random.default_rng(seed)
-    model, proposal = PROVABGSModel(), default_proposal()
+    model, proposal = forward_model(), default_proposal()
     theta, z = SEDPrior().sample(8 * n, rng)
     flux_true = model.photometry(theta, z, space="box", unit="nanomaggies")
     keep = np.flatnonzero(proposal.in_range(flux_true))[:n]
@@ -77,13 +83,13 @@ def test_negative_and_missing_bands_get_posteriors_and_say_which_bands(catalog):
 
 
 def test_u_missing_broadens_log_mstar_through_the_mask():
-    posterior, sps = load_posterior_model(), PROVABGSModel()
+    posterior = load_posterior_model()
     _, z, flux, sigma = simulated(48, 5)
     seeds = galaxy_seeds(3, np.arange(len(z)))
-    cfg = FallbackConfig()
+    u_absent = np.arange(5) == 0
     widths = []
-    for f, s in ((flux, sigma), (np.where(np.arange(5) == 0, np.nan, flux), np.where(np.arange(5) == 0, np.nan, sigma))):
-        draws = weighed_flow_batch(posterior, sps, f, s, z, seeds, 1000, 10, 16, cfg).samples[:, :, 0]
+    for f, s in ((flux, sigma), (np.where(u_absent, np.nan, flux), np.where(u_absent, np.nan, sigma))):
+        draws = sample_posteriors(posterior, flow_inputs(f, s, z), 1000, seeds=seeds, threads=1).samples[:, :, 0]
         widths.append(np.nanstd(draws, axis=1))
     ratio = widths[1] / widths[0]
     # without u, the same galaxies' stellar masses are less certain (the flow reads the mask)
