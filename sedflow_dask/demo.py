@@ -383,6 +383,16 @@ def fallback_outcome(catalog: str | Path, cap: int, seconds: float) -> dict[str,
             "left_by_cap": routed - ran, "by_status_method": by, "text": text}
 
 
+def _shown_model_dir(model_dir: str | None) -> str | None:
+    """The model directory as a report should show it: "shipped default" for the package's own
+    (its absolute path names only the machine that ran the demo), else as given."""
+    from .posterior import DEFAULT_MODEL_DIR
+
+    if model_dir is None or Path(model_dir).resolve() == DEFAULT_MODEL_DIR.resolve():
+        return "shipped default (sedflow_dask/data/models/default)"
+    return model_dir
+
+
 def _real_report(catalog: Path, path: Path, figure: Path, fallback: dict[str, Any], config: Config) -> str:
     """Write the real-galaxy report and its figure; return the line the demo prints."""
     from .diagnostics.plots import plot_real_report
@@ -399,7 +409,8 @@ def _real_report(catalog: Path, path: Path, figure: Path, fallback: dict[str, An
     s.update({
         "catalog": str(catalog), "data_set": "kcorrect_sdss: 10,000 SDSS main-sample galaxies from the kcorrect 5.1.9 "
                                              "wheel (BSD-3-Clause), SDSS MODELFLUX", "version": __version__,
-        "model": {"dir": model_dir, "sha256": posterior.sha256, "noise_sha256": posterior.meta.get("noise_sha256")},
+        "model": {"dir": _shown_model_dir(model_dir), "sha256": posterior.sha256,
+                  "proposal_sha256": posterior.meta.get("proposal_sha256")},
         "samples_per_galaxy": config.sample.n_samples, "fallback": {k: v for k, v in fallback.items() if k != "text"}})
     path.write_text(json.dumps(s, indent=1) + "\n")
     plot_real_report(report, figure, title=f"sedflow demo: {s['counts']['rows']:,} real SDSS galaxies "
