@@ -167,10 +167,17 @@ plt.rcParams["figure.dpi"] = 60
 
 
 def corner(frame, names, marks=None, bins=30):
-    \"\"\"A matplotlib-only corner plot: histograms on the diagonal, 2-D histograms below; ``marks`` in red.\"\"\"
+    \"\"\"A matplotlib-only corner plot: histograms on the diagonal, 2-D histograms below; ``marks`` in red.
+
+    Draws with a non-finite value in any of ``names`` are left out (and counted on the figure):
+    a history with no star formation in the last Gyr has log SFR = -inf.\"\"\"
     marks = marks or {}
+    finite = np.isfinite(frame[names].to_numpy()).all(axis=1)
+    frame = frame[finite]
     k = len(names)
     fig, axes = plt.subplots(k, k, figsize=(1.8 * k, 1.8 * k))
+    if not finite.all():
+        fig.text(0.55, 0.75, f"{(~finite).sum()} of {finite.size} draws left out (non-finite)", fontsize=9)
     for i, yi in enumerate(names):
         for j, xj in enumerate(names):
             ax = axes[i, j]
