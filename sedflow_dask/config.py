@@ -1,6 +1,6 @@
 """Typed run configuration: one place for every option, with the defaults a run uses.
 
-Each stage reads its own section; later issues add sections (simulation, training, inference).
+Each stage reads its own section (sps, cluster, noise, simulate, ingest, train, sample, fallback).
 The choices where upstream PROVABGS is inconsistent (``docs/sps-model.md`` §12, D1–D9) are
 options here, with the recommended behaviour as the default.
 """

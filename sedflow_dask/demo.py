@@ -429,7 +429,8 @@ def _mock_validation(catalog: Path, truth: Path | None, path: Path, figure: Path
     from .diagnostics.plots import plot_truth_validation
     from .diagnostics.truth import truth_validation
 
-    assert truth is not None
+    if truth is None:
+        raise ValueError(f"{catalog}: the mock's validation needs its truth table")
     v = truth_validation(catalog, truth)
     path.write_text(json.dumps(v.metrics, indent=1) + "\n")
     plot_truth_validation(v, figure, title=f"sedflow demo --mock: {catalog.as_posix()} against the mock's truths (the "

@@ -292,7 +292,8 @@ def cmd_cluster_k8s(args: argparse.Namespace, config) -> int:
     scheme, tls_option = "tcp", ""
     if not args.insecure:
         tls_dir = _tls_dir(args, config)
-        assert tls_dir is not None
+        if tls_dir is None:  # _tls_dir returns a folder unless TLS is off, which this branch excludes
+            raise RuntimeError("internal error: TLS is on but no certificate folder was chosen")
         files = " ".join(f"--from-file={f}={tls_dir / f}" for f in (CA_FILE, CERT_FILE, KEY_FILE))
         steps.append(f"  kubectl{ns} create secret generic {K8S_TLS_SECRET} {files}    # once per namespace")
         scheme, tls_option = "tls", _tls_option(tls_dir)

@@ -142,7 +142,8 @@ def ensure_tls_dir(directory: str | os.PathLike | None = None, *, quiet: bool = 
             raise ValueError("creating TLS certificates needs the cryptography package: "
                              "pip install cryptography") from None
         # Security.temporary() holds the PEM text itself in its file attributes.
-        assert generated.tls_scheduler_cert is not None and generated.tls_scheduler_key is not None
+        if generated.tls_scheduler_cert is None or generated.tls_scheduler_key is None:
+            raise RuntimeError("distributed's Security.temporary() returned no certificate or key")
         _write_private(d / KEY_FILE, generated.tls_scheduler_key)
         _write_private(d / CERT_FILE, generated.tls_scheduler_cert)
         _write_private(d / CA_FILE, generated.tls_scheduler_cert)
