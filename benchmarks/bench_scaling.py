@@ -6,6 +6,7 @@ Prints ONE JSON object on stdout (progress on stderr)::
     python benchmarks/bench_scaling.py [--galaxies 2000] [--samples 1000] [--task-rows 250]
                                        [--workers 1,2,4] [--overhead-tasks 4000]
                                        [--stage-galaxies 16] [--stage-samples 10000]
+                                       [--routed-frac F] [--seed 0] [--sgemm-size 1024] [--workdir DIR]
 
 * ``scheduler``: on a LocalCluster of 2 worker processes (one thread each), ``--overhead-tasks``
   tasks that do nothing, submitted one ``client.submit`` at a time and collected with
@@ -390,12 +391,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--overhead-tasks", type=int, default=4000, help="do-nothing tasks of the overhead measurement")
     ap.add_argument("--stage-galaxies", type=int, default=16, help="galaxies of the stage times (0: none)")
     ap.add_argument("--stage-samples", type=int, default=10_000, help="draws per galaxy of the stage times")
-    ap.add_argument("--routed-frac", type=float, default=0.06,
-                    help="routed fraction for tasks_per_million (the real data's, docs/results/real_report.json)")
+    ap.add_argument("--routed-frac", type=float, default=None,
+                    help="routed fraction for tasks_per_million (default: the real data's, counts.routed_frac "
+                         "of docs/results/real_report.json)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sgemm-size", type=int, default=1024, help="matrix size of the same-run sgemm figure")
     ap.add_argument("--workdir", type=Path, default=None, help="cache (default .bench_cache/scaling)")
     args = ap.parse_args(argv)
+    if args.routed_frac is None:
+        args.routed_frac = json.loads((REPO / "docs" / "results" / "real_report.json").read_text())["counts"]["routed_frac"]
     workers = [int(w) for w in args.workers.split(",") if w.strip()]
     result = run(galaxies=args.galaxies, samples=args.samples, task_rows=args.task_rows, workers=workers,
                  overhead_tasks=args.overhead_tasks,
