@@ -383,6 +383,14 @@ class FallbackConfig:
             cap is shared among HEALPix pixels in proportion to their rows, so which galaxies
             get it does not depend on timing. The rest keep the flow's posterior, status "skipped".
         batch_galaxies: galaxies whose walkers share model calls in one fallback task.
+        mixture_rescue: before the MCMC, give a galaxy whose flow weights fail a second
+            proposal: the defensive mixture of the flow and a Student-t fitted to its weighted
+            draws (``sedflow_dask.posterior.mixture``); it is routed only if that fails too.
+        mixture_df: the t's degrees of freedom.
+        mixture_inflation: its covariance over the weighted draws' covariance (flow coordinates).
+        mixture_flow_fraction: the mixture's share of flow draws (the rest are t draws).
+        mixture_rounds: at most this many mixtures, each t fitted to the previous round's
+            weighted draws (adaptive importance sampling); the first whose weights pass is kept.
     """
 
     min_efficiency: float = 0.02
@@ -401,6 +409,11 @@ class FallbackConfig:
     enabled: bool = True
     max_galaxies: int = -1
     batch_galaxies: int = 16
+    mixture_rescue: bool = True
+    mixture_df: float = 5.0
+    mixture_inflation: float = 1.5
+    mixture_flow_fraction: float = 0.5
+    mixture_rounds: int = 2
 
     def __post_init__(self) -> None:
         if self.batch_galaxies < 1:
@@ -416,6 +429,10 @@ class FallbackConfig:
         _check_choices("fallback", self, {"convergence": ("rhat_ess", "tau")})
         if not self.max_rhat > 1 or self.min_bulk_ess < 1:
             raise ValueError("fallback: max_rhat > 1 and min_bulk_ess >= 1")
+        if not self.mixture_df > 0 or not self.mixture_inflation > 0 or not 0 < self.mixture_flow_fraction < 1 \
+                or self.mixture_rounds < 1:
+            raise ValueError("fallback: mixture_df > 0, mixture_inflation > 0, 0 < mixture_flow_fraction < 1 and "
+                             "mixture_rounds >= 1")
 
 
 _SECTIONS: dict[str, type] = {

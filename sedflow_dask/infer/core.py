@@ -39,8 +39,9 @@ _PERCENTILES = (2.5, 16.0, 50.0, 84.0, 97.5)
 #: Statuses, in precedence order (the first that applies wins).
 STATUSES: tuple[str, ...] = ("bad_input", "cut", "skipped", "unconverged", "mcmc", "reweighted", "ok")
 #: Where a row's draws come from: the flow as drawn, the flow's draws resampled by their
-#: importance weights, or the MCMC fallback.
-METHODS: tuple[str, ...] = ("flow", "importance", "mcmc")
+#: importance weights, the draws of the flow's defensive mixture (``posterior.mixture``)
+#: resampled by theirs, or the MCMC fallback.
+METHODS: tuple[str, ...] = ("flow", "importance", "mixture", "mcmc")
 
 
 def flow_status(trusted, efficiency, ok_efficiency: float) -> np.ndarray:

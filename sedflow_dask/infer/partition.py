@@ -20,8 +20,9 @@ from ..ingest.reasons import MIN_BANDS
 from ..likelihood import observations_from_catalog
 from ..photometry import FLUX_COLUMNS, IVAR_COLUMNS, MAG_COLUMNS, SIGMA_COLUMNS, band_present, bands_used_mask
 from ..posterior import PosteriorModel, galaxy_seeds, galaxy_stream, sample_posteriors
-from ..posterior.importance import ImportanceWeights, systematic_resample, weigh_draws
+from ..posterior.importance import ImportanceWeights, importance_weights, systematic_resample, weigh_draws
 from ..posterior.inputs import flow_inputs
+from ..posterior.mixture import mixture_draws
 from ..sps.parameters import N_BOX
 from .core import (
     QUANTITY_NAMES,
@@ -43,6 +44,8 @@ INPUT_COLUMNS: tuple[str, ...] = ("_healpix_29", "nsaid", "ra", "dec", "z", *MAG
 N_INIT_DRAWS = 128
 #: The galaxy's random substream (``galaxy_stream``) that drives its importance resampling.
 RESAMPLE_SUBSTREAM = 1
+#: ... and the one that drives the t draws of its defensive mixture (``posterior.mixture``).
+MIXTURE_SUBSTREAM = 2
 #: The importance-weight columns of the catalog, per usable row.
 WEIGHT_COLUMNS: tuple[str, ...] = ("is_efficiency", "is_khat", "log_evidence", "log_evidence_se")
 
@@ -93,7 +96,7 @@ class Posteriors:
         rhat: (R,) rank-normalised split R̂ of the chain, worst parameter (fallback rows; NaN for
             the flow).
         wall_s: (R,) seconds the fallback charged to the galaxy (NaN for the flow).
-        method: (R,) "importance", "flow" or "mcmc" (``core.METHODS``).
+        method: (R,) "importance", "mixture", "flow" or "mcmc" (``core.METHODS``).
     """
 
     rows: np.ndarray
@@ -168,6 +171,10 @@ class WeighedFlow:
         weights: the importance weights and their diagnostics.
         trusted: (G,) weights pass ``min_efficiency`` and ``max_khat``.
         accept_frac: (G,) the flow's in-box fraction.
+        mixture: (G,) the galaxy's draws and weights are the defensive mixture's
+            (``posterior.mixture``): the flow's own weights failed, the mixture's passed.
+        flow_samples, flow_weights: the flow's own draws and their weights (``samples`` and
+            ``weights`` before any mixture replaced a galaxy's).
     """
 
     samples: np.ndarray
@@ -177,6 +184,9 @@ class WeighedFlow:
     weights: ImportanceWeights
     trusted: np.ndarray
     accept_frac: np.ndarray
+    mixture: np.ndarray
+    flow_samples: np.ndarray
+    flow_weights: ImportanceWeights
 
     def take(self, values: np.ndarray, indices: np.ndarray) -> np.ndarray:
         """Per-draw ``values`` (G, S, ...) at ``indices`` (G, K) (NaN at -1 and at missing draws)."""
@@ -196,20 +206,53 @@ def weighed_flow_batch(posterior: PosteriorModel, sps_model, flux: np.ndarray, s
     """Flow draws of galaxies with fluxes and errors (G, 5) [nmgy] (NaN: absent band) and redshifts
     (G,), weighed against the Gaussian flux likelihood and resampled.
 
-    Each galaxy's resampling takes one uniform variate from its ``RESAMPLE_SUBSTREAM``, so the
-    draws depend on its seed alone (and the batch, through float32 sums; ``resample`` re-runs
-    the whole batch).
+    A galaxy whose weights fail ``min_efficiency`` or ``max_khat`` gets a second proposal, the
+    defensive mixture of the flow and a Student-t fitted to its weighted draws
+    (``posterior.mixture``, t draws from its ``MIXTURE_SUBSTREAM``), when
+    ``fallback.mixture_rescue`` is on; if the mixture's weights pass, its draws and weights
+    replace the flow's. Each galaxy's resampling takes one uniform variate from its
+    ``RESAMPLE_SUBSTREAM``, so the draws depend on its seed alone (and the batch, through
+    float32 sums; ``resample`` re-runs the whole batch).
     """
-    ps = sample_posteriors(posterior, flow_inputs(flux, sigma, z), n_samples, seeds=seeds, max_rounds=max_rounds,
+    x = flow_inputs(flux, sigma, z)
+    ps = sample_posteriors(posterior, x, n_samples, seeds=seeds, max_rounds=max_rounds,
                            batch_galaxies=batch_galaxies, log_density=True)
-    weights, model_flux = weigh_draws(sps_model, ps.samples, ps.log_q, z, flux, sigma, posterior.prior)
+    log_q = ps.log_q
+    if log_q is None:  # log_density=True always gives it
+        raise RuntimeError("sample_posteriors returned no log q")
+    weights, model_flux = weigh_draws(sps_model, ps.samples, log_q, z, flux, sigma, posterior.prior)
+    flow_weights, samples, mixture = weights, ps.samples, np.zeros(len(z), dtype=bool)
+    trusted = weights.trusted(fallback.min_efficiency, fallback.max_khat)
+    if fallback.mixture_rescue and not trusted.all():
+        samples, model_flux = samples.copy(), model_flux.copy()
+        log_weights = weights.log_weights.copy()
+        for g in np.flatnonzero(~trusted):
+            rng = galaxy_stream(int(seeds[g]), MIXTURE_SUBSTREAM)
+            fit_box, fit_log_weights = ps.samples[g], weights.smoothed[g]
+            for _ in range(fallback.mixture_rounds):  # each round's t is fitted to the last round's draws
+                drawn = mixture_draws(posterior, x[g:g + 1], ps.samples[g], log_q[g], fit_box, fit_log_weights, rng,
+                                      df=fallback.mixture_df, inflation=fallback.mixture_inflation,
+                                      flow_fraction=fallback.mixture_flow_fraction)
+                if drawn is None:
+                    break
+                box, mixture_log_q = drawn
+                mixed, mixed_flux = weigh_draws(sps_model, box[None], mixture_log_q[None], z[g:g + 1],
+                                                flux[g:g + 1], sigma[g:g + 1], posterior.prior)
+                if mixed.trusted(fallback.min_efficiency, fallback.max_khat)[0]:
+                    samples[g], model_flux[g], log_weights[g] = box, mixed_flux[0], mixed.log_weights[0]
+                    mixture[g] = True
+                    break
+                fit_box, fit_log_weights = box, mixed.smoothed[0]
+        if mixture.any():
+            weights = importance_weights(log_weights)
+            trusted = weights.trusted(fallback.min_efficiency, fallback.max_khat)
     offsets = np.array([galaxy_stream(int(sd), RESAMPLE_SUBSTREAM).random() for sd in seeds])
     resampled = systematic_resample(weights.smoothed, offsets)
-    trusted = weights.trusted(fallback.min_efficiency, fallback.max_khat)
-    as_drawn = np.where(np.isfinite(ps.samples[:, :, 0]), np.arange(n_samples), -1)
+    as_drawn = np.where(np.isfinite(samples[:, :, 0]), np.arange(n_samples), -1)
     kept = np.where(trusted[:, None], resampled, as_drawn)
-    return WeighedFlow(samples=ps.samples, model_flux=model_flux, resampled=resampled, kept=kept, weights=weights,
-                       trusted=trusted, accept_frac=ps.accept_frac)
+    return WeighedFlow(samples=samples, model_flux=model_flux, resampled=resampled, kept=kept, weights=weights,
+                       trusted=trusted, accept_frac=ps.accept_frac, mixture=mixture, flow_samples=ps.samples,
+                       flow_weights=flow_weights)
 
 
 def sample_flow_posteriors(posterior: PosteriorModel, sps_model, flux: np.ndarray, sigma: np.ndarray,
@@ -218,7 +261,7 @@ def sample_flow_posteriors(posterior: PosteriorModel, sps_model, flux: np.ndarra
     """Weighed flow posteriors of galaxies (fluxes, errors (G, 5) [nmgy], NaN: absent; z (G,)), batch by batch.
 
     Returns arrays by name: summaries (G, 17, 7), chi2 (G,), n_filled (G,), stored (G,
-    n_stored, 11), accept_frac (G,), trusted (G,), the ``WEIGHT_COLUMNS`` (G,) and init (G,
+    n_stored, 11), accept_frac (G,), trusted (G,), mixture (G,), the ``WEIGHT_COLUMNS`` (G,) and init (G,
     n_init, 11), the weight-resampled draws the fallback starts from; only
     ``sample.batch_galaxies`` galaxies' draws are in memory at a time.
     """
@@ -227,7 +270,7 @@ def sample_flow_posteriors(posterior: PosteriorModel, sps_model, flux: np.ndarra
     out = {"summaries": np.full((g, len(QUANTITY_NAMES), len(STAT_NAMES)), np.nan), "chi2": np.full(g, np.nan),
            "n_filled": np.zeros(g, dtype=np.int64),
            "stored": np.full((g, sample.n_stored, N_BOX), np.nan, dtype=np.float32),
-           "accept_frac": np.full(g, np.nan), "trusted": np.zeros(g, dtype=bool),
+           "accept_frac": np.full(g, np.nan), "trusted": np.zeros(g, dtype=bool), "mixture": np.zeros(g, dtype=bool),
            "init": np.full((g, n_init, N_BOX), np.nan, dtype=np.float32),
            **{c: np.full(g, np.nan) for c in WEIGHT_COLUMNS}}
     step = sample.batch_galaxies
@@ -242,6 +285,7 @@ def sample_flow_posteriors(posterior: PosteriorModel, sps_model, flux: np.ndarra
         out["stored"][b] = stored_draws(draws, sample.n_stored)
         out["accept_frac"][b] = wf.accept_frac
         out["trusted"][b] = wf.trusted
+        out["mixture"][b] = wf.mixture
         for column, values in zip(WEIGHT_COLUMNS, (wf.weights.efficiency, wf.weights.khat, wf.weights.log_evidence,
                                                    wf.weights.log_evidence_se)):
             out[column][b] = values
@@ -286,10 +330,12 @@ def infer_flow(frame: pd.DataFrame, posterior: PosteriorModel, sps_model, *, see
     reasons[usable] = fallback_reasons(flow["is_efficiency"], flow["is_khat"], fallback)
     routed = reasons[usable] != 0
     status_u = flow_status(~routed, flow["is_efficiency"], fallback.ok_efficiency)
+    status_u[flow["mixture"] & ~routed] = "reweighted"  # the flow alone was not good enough
     status_u[routed] = "skipped"  # until the fallback's result replaces it
     posteriors = Posteriors(rows=usable, summaries=flow["summaries"], chi2=flow["chi2"], n_samples=flow["n_filled"],
                             stored=flow["stored"], status=status_u, ess=np.full(usable.size, np.nan),
-                            method=np.where(routed, "flow", "importance").astype(object),
+                            method=np.where(routed, "flow", np.where(flow["mixture"], "mixture", "importance")
+                                            ).astype(object),
                             rhat=np.full(usable.size, np.nan), wall_s=np.full(usable.size, np.nan))
     rows = usable[routed]
     candidates = FallbackCandidates(rows=rows, nsaid=inputs["nsaid"][rows].astype(np.int64), flux=flux[rows],

@@ -94,8 +94,8 @@ def resample_galaxy(catalog: str | Path, nsaid: int, n: int | None = None, *,
 
     ``n`` draws (default: the catalog's, ``sample.n_samples`` or ``fallback.n_keep``, which
     reproduces its summaries).
-    Flow galaxies are re-drawn from the flow, re-weighed and re-resampled (method "importance")
-    or kept as drawn (method "flow"); fallback galaxies re-run the MCMC from the same resampled
+    Flow galaxies are re-drawn from the flow, re-weighed and re-resampled (method "importance"),
+    given the same defensive mixture (method "mixture") or kept as drawn (method "flow"); fallback galaxies re-run the MCMC from the same resampled
     flow draws (the same chain when it converged; a chain stopped by its time cap depends on
     the machine's speed). Raises ValueError for
     galaxies without a posterior (status ``cut``/``bad_input``) or a model other than the
