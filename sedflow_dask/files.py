@@ -19,6 +19,21 @@ def file_sha256(path: str | Path, block: int = 1 << 23) -> str:
     return h.hexdigest()
 
 
+def check_format(data: Any, fmt: str, version: int, source: str, what: str) -> dict[str, Any]:
+    """``data`` as a dict whose ``format`` is ``fmt`` and ``format_version`` is ``version``.
+
+    Raises ValueError naming ``source`` (a file or a field), the field and the value found, and
+    what the document should have been (``what``: "noise model", "posterior model", ...).
+    """
+    got = data.get("format") if isinstance(data, dict) else None
+    if not isinstance(data, dict) or got != fmt:
+        raise ValueError(f"{source}: field 'format' is {got!r}, not {fmt!r}: not a sedflow_dask {what}")
+    if data.get("format_version") != version:
+        raise ValueError(f"{source}: field 'format_version' is {data.get('format_version')!r}; "
+                         f"this version reads {version}")
+    return data
+
+
 def read_json(path: str | Path, what: str = "file") -> Any:
     """Parse a JSON file; ValueError naming ``what`` and the path if unreadable or invalid."""
     path = Path(path)

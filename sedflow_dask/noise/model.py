@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..files import read_json, write_json_atomic
+from ..files import check_format, read_json, write_json_atomic
 from ..photometry import BANDS
 
 FORMAT = "sedflow_dask.noise_model"
@@ -131,11 +131,7 @@ class NoiseModel:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "noise model") -> NoiseModel:
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise ValueError(f"{source}: not a sedflow_dask noise model (field 'format' must be {FORMAT!r})")
-        if data.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{source}: field 'format_version' is {data.get('format_version')!r}; "
-                             f"this version reads {FORMAT_VERSION}")
+        check_format(data, FORMAT, FORMAT_VERSION, source, "noise model")
         bands_data = data.get("bands")
         if not isinstance(bands_data, dict) or set(bands_data) != set(BANDS):
             raise ValueError(f"{source}: field 'bands' must have the keys {list(BANDS)}")

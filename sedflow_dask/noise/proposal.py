@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ..files import read_json, write_json_atomic
+from ..files import check_format, read_json, write_json_atomic
 from ..photometry import BANDS, N_BANDS, flux_to_mag, mag_to_flux, sigma_flux_from_mag
 from .model import NoiseModel, load_noise_model
 
@@ -202,11 +202,7 @@ class NoiseProposal:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "noise proposal") -> NoiseProposal:
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise ValueError(f"{source}: not a sedflow_dask noise proposal (field 'format' must be {FORMAT!r})")
-        if data.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{source}: field 'format_version' is {data.get('format_version')!r}; "
-                             f"this version reads {FORMAT_VERSION}")
+        check_format(data, FORMAT, FORMAT_VERSION, source, "noise proposal")
         try:
             return cls(noise_model=NoiseModel.from_dict(data["noise_model"], source=f"{source}: noise_model"),
                        real_fraction=float(data["real_fraction"]), sigma_min=data["sigma_flux_min"],

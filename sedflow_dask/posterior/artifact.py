@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ..files import file_sha256, read_json
+from ..files import check_format, file_sha256, read_json
 from ..prior import SEDPrior
 from ..sps.parameters import BOX_LOWER, BOX_NAMES, BOX_UPPER
 from .flows import N_THETA, build_flow
@@ -139,12 +139,7 @@ def load_posterior_model(directory: str | Path | None = None) -> PosteriorModel:
     if not directory.is_dir():
         raise ValueError(f"posterior model {directory} does not exist or is not a directory")
     meta = read_json(json_path, "posterior model file")
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ValueError(f"{json_path}: field 'format' is {meta.get('format') if isinstance(meta, dict) else None!r}, "
-                         f"not {FORMAT!r}: not a sedflow_dask posterior model")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{json_path}: field 'format_version' is {meta.get('format_version')!r}; "
-                         f"this version reads {FORMAT_VERSION}")
+    check_format(meta, FORMAT, FORMAT_VERSION, str(json_path), "posterior model")
     for key in ("architecture", "standardization", "prior", "weights_sha256"):
         if key not in meta:
             raise ValueError(f"{json_path}: missing field {key!r}")
