@@ -75,6 +75,12 @@ def test_integrated_time_matches_emcee():
     np.testing.assert_allclose(ours, [3.0, 9.0, 19.0], rtol=0.15)
     x[:, 3, 1] = 1.0  # a walker that never moved: τ unknown
     assert np.isinf(integrated_time(x)[1])
+    # a collapsed ensemble whose float32 values differ only by rounding: white noise, yet no
+    # information (it once reported τ = 1 and "converged" in 200 steps)
+    stuck = (0.7 + 1e-9 * rng.standard_normal((200, 32, 2))).astype(np.float32)
+    stuck[:, :, 1] = 0.7 + rng.standard_normal((200, 32)) * 0.1  # a parameter that does move
+    tau = integrated_time(stuck)
+    assert np.isinf(tau[0]) and 0.5 < tau[1] < 2.0
 
 
 def test_likelihood_and_best_mass(model, galaxies):

@@ -20,7 +20,9 @@ def integrated_time(chain, c: float = 5.0) -> np.ndarray:
     """(d,) integrated autocorrelation times [steps] of a chain (L steps, W walkers, d parameters).
 
     A parameter on which some walker never moved gets +inf: its chain carries no information
-    about τ (emcee would return NaN).
+    about τ (emcee would return NaN). "Never moved" includes a walker whose values differ only by
+    rounding (range below 1e-6 of the parameter's magnitude): in a collapsed ensemble that
+    rounding noise is white and would otherwise give τ = 1.
     """
     x = np.asarray(chain)
     if x.ndim != 3 or x.shape[0] < 2:
@@ -29,12 +31,15 @@ def integrated_time(chain, c: float = 5.0) -> np.ndarray:
     n_fft = fft.next_fast_len(2 * n_t - 1, real=True)
     dtype = np.float32 if x.dtype == np.float32 else np.float64
     tau = np.empty(n_d)
+    # (d, W) each walker's range (exact in any precision; a float32 mean leaves ~1e-6 offsets)
+    spread = (x.max(axis=0) - x.min(axis=0)).T.astype(np.float64)
+    magnitude = np.maximum(np.max(np.abs(x), axis=(0, 1)).astype(np.float64), 1e-30)
     for d in range(n_d):
         xd = x[:, :, d].astype(dtype)
         xd = xd - xd.mean(axis=0)
         spec = fft.rfft(xd, n=n_fft, axis=0)
         acf = fft.irfft(spec * spec.conj(), n=n_fft, axis=0)[:n_t]
-        if np.any(acf[0] <= 0):
+        if np.any(acf[0] <= 0) or np.any(spread[d] <= 1e-6 * magnitude[d]):
             tau[d] = np.inf
             continue
         f = (acf / acf[0]).mean(axis=1, dtype=np.float64)
