@@ -20,7 +20,7 @@ from ..ingest.reasons import MIN_BANDS
 from ..likelihood import observations_from_catalog
 from ..photometry import FLUX_COLUMNS, IVAR_COLUMNS, MAG_COLUMNS, SIGMA_COLUMNS, band_present, bands_used_mask
 from ..posterior import PosteriorModel, galaxy_seeds, galaxy_stream, sample_posteriors
-from ..posterior.importance import ImportanceWeights, importance_weights, systematic_resample, weigh_draws
+from ..posterior.importance import ImportanceWeights, systematic_resample, weigh_draws
 from ..posterior.inputs import flow_inputs
 from ..posterior.mixture import mixture_draws
 from ..sps.parameters import N_BOX
@@ -225,7 +225,7 @@ def weighed_flow_batch(posterior: PosteriorModel, sps_model, flux: np.ndarray, s
     trusted = weights.trusted(fallback.min_efficiency, fallback.max_khat)
     if fallback.mixture_rescue and not trusted.all():
         samples, model_flux = samples.copy(), model_flux.copy()
-        log_weights = weights.log_weights.copy()
+        served: dict[int, ImportanceWeights] = {}
         for g in np.flatnonzero(~trusted):
             rng = galaxy_stream(int(seeds[g]), MIXTURE_SUBSTREAM)
             fit_box, fit_log_weights = ps.samples[g], weights.smoothed[g]
@@ -239,12 +239,12 @@ def weighed_flow_batch(posterior: PosteriorModel, sps_model, flux: np.ndarray, s
                 mixed, mixed_flux = weigh_draws(sps_model, box[None], mixture_log_q[None], z[g:g + 1],
                                                 flux[g:g + 1], sigma[g:g + 1], posterior.prior)
                 if mixed.trusted(fallback.min_efficiency, fallback.max_khat)[0]:
-                    samples[g], model_flux[g], log_weights[g] = box, mixed_flux[0], mixed.log_weights[0]
+                    samples[g], model_flux[g], served[int(g)] = box, mixed_flux[0], mixed
                     mixture[g] = True
                     break
                 fit_box, fit_log_weights = box, mixed.smoothed[0]
-        if mixture.any():
-            weights = importance_weights(log_weights)
+        if served:
+            weights = weights.with_rows(served)
             trusted = weights.trusted(fallback.min_efficiency, fallback.max_khat)
     offsets = np.array([galaxy_stream(int(sd), RESAMPLE_SUBSTREAM).random() for sd in seeds])
     resampled = systematic_resample(weights.smoothed, offsets)

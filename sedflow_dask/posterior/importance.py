@@ -25,6 +25,7 @@ Pure numerics: numpy and ArviZ here; the forward model is called by :func:`weigh
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass
 
@@ -61,6 +62,14 @@ class ImportanceWeights:
     khat: np.ndarray
     log_evidence: np.ndarray
     log_evidence_se: np.ndarray
+
+    def with_rows(self, rows: dict[int, ImportanceWeights]) -> ImportanceWeights:
+        """A copy with galaxy g's row taken from the one-galaxy weights ``rows[g]`` (same S)."""
+        fields = {f.name: getattr(self, f.name).copy() for f in dataclasses.fields(self)}
+        for g, one in rows.items():
+            for name, values in fields.items():
+                values[g] = getattr(one, name)[0]
+        return ImportanceWeights(**fields)
 
     def trusted(self, min_efficiency: float, max_khat: float = KHAT_LIMIT) -> np.ndarray:
         """(G,) True where the reweighted draws can stand for the posterior."""
