@@ -142,6 +142,27 @@ def test_time_and_step_bounds(model, galaxies):
     assert res.status[0] == "unconverged" and res.n_steps[0] == 120
 
 
+def test_walkers_never_start_on_copies():
+    """Degenerate weights leave a few repeated resampled draws: each starts one walker, and the
+    best distinct other candidates start the rest."""
+    from sedflow_dask.fallback.sampler import starting_walkers
+
+    rng = np.random.default_rng(0)
+    others = rng.uniform(size=(20, 11))
+    given_points = np.repeat(rng.uniform(size=(3, 11)), 40, axis=0)      # 120 rows, 3 distinct
+    candidates = np.concatenate([given_points, others])
+    given = np.arange(len(candidates)) < len(given_points)
+    lp = np.concatenate([np.full(len(given_points), 5.0), np.arange(20.0)])
+    lp[-1] = np.nan                                                       # never preferred
+    chosen = starting_walkers(candidates, given, lp, 8)
+    assert len(np.unique(candidates[chosen], axis=0)) == 8
+    assert list(chosen[:3]) == [0, 40, 80]                                # the caller's, in order
+    assert list(chosen[3:]) == [120 + 18, 120 + 17, 120 + 16, 120 + 15, 120 + 14]
+    # Enough distinct caller draws: the first W of them, as given.
+    spread = np.concatenate([others, others[:5]])
+    assert list(starting_walkers(spread, np.ones(25, bool), np.zeros(25), 6)) == list(range(6))
+
+
 def test_pathological_but_finite_galaxies_never_raise(model, galaxies):
     """Negative fluxes, fluxes no model reaches, σ far below any model's precision: results, no errors."""
     f = galaxies["flux"][:4].copy()

@@ -30,9 +30,10 @@ the prior range). A shear has unit Jacobian, so the target is unchanged, but the
 longer has to follow the curved mass–light ridge; it costs nothing because the model is
 evaluated at log_mstar = 10 anyway and rescaled. Draws are reported in box coordinates.
 
-Walkers start from the caller's draws when it gives enough distinct ones (the inference stage
-passes the flow's draws resampled by their importance weights: an approximate posterior sample,
-so the ensemble starts spread as the posterior is); the rest from the best of prior draws.
+Walkers start from the caller's distinct draws (the inference stage passes the flow's draws
+resampled by their importance weights: an approximate posterior sample, so the ensemble starts
+spread as the posterior is); where those are fewer than the walkers (degenerate weights leave a
+few repeated points), the rest start from the best of the prior draws, never from copies.
 
 Convergence and bounds. At fixed step counts (first at 200, then every ~10 % of the chain) the
 burn-in is the later of (a) the first step where the walkers' mean log-posterior reaches its
@@ -354,16 +355,24 @@ def _mh_half(evaluator: _Evaluator, observations: _Observations, galaxies: list[
         galaxy.step_evals += n_half
 
 
-def _distinct_given(candidates: np.ndarray, given: np.ndarray, n_walkers: int) -> np.ndarray | None:
-    """Positions of the first ``n_walkers`` distinct caller-given candidates (finite target), or
-    None when there are fewer."""
-    rows = np.flatnonzero(given)
-    if rows.size < n_walkers:
-        return None
-    _, first = np.unique(candidates[rows], axis=0, return_index=True)
-    if first.size < n_walkers:
-        return None
-    return rows[np.sort(first)[:n_walkers]]
+def starting_walkers(candidates: np.ndarray, given: np.ndarray, lp: np.ndarray, n_walkers: int) -> np.ndarray:
+    """Positions of the ``n_walkers`` candidates (K, 11) the ensemble starts from: the first
+    distinct caller-given ones with a finite target ``lp`` (K,), then the distinct others by
+    decreasing ``lp``.
+
+    Duplicates never start two walkers: the differential-evolution and stretch moves propose
+    along differences between walkers, so an ensemble on a few repeated points (the
+    weight-resampled draws of a galaxy whose weights are degenerate) could only crawl by
+    rounding noise.
+    """
+    finite = np.isfinite(lp)
+    _, first = np.unique(candidates, axis=0, return_index=True)
+    distinct = np.zeros(candidates.shape[0], dtype=bool)
+    distinct[first] = True
+    caller = np.flatnonzero(distinct & given & finite)[:n_walkers]
+    others = np.flatnonzero(distinct & ~np.isin(np.arange(candidates.shape[0]), caller))
+    others = others[np.argsort(-np.where(finite[others], lp[others], -np.inf), kind="stable")]
+    return np.concatenate([caller, others])[:n_walkers]
 
 
 def _thin(points: np.ndarray, n_keep: int) -> np.ndarray:
@@ -448,8 +457,8 @@ class _FallbackRun:
     def start_galaxies(self, batch: list[int]) -> list[_Galaxy]:
         """Ensembles of the galaxies at positions ``batch``, their walkers placed with one model call.
 
-        Walkers start at the caller's first W distinct draws where it gives that many, else at
-        the best W (highest log target) of the caller's draws and the prior draws.
+        Walkers start at the caller's distinct draws (at most W) and the rest at the best (highest
+        log target) distinct prior draws (:func:`starting_walkers`).
         """
         t0 = time.perf_counter()
         n_walkers = self.config.n_walkers
@@ -478,8 +487,7 @@ class _FallbackRun:
         lp = self.evaluator.with_jacobian(lp, self.evaluator.box_logit(box))
         for k, galaxy in enumerate(galaxies):
             mine = np.flatnonzero(owner == k)
-            spread = _distinct_given(candidate[mine], given[mine] & np.isfinite(lp[mine]), n_walkers)
-            chosen = mine[spread] if spread is not None else mine[np.argsort(-lp[mine], kind="stable")[:n_walkers]]
+            chosen = mine[starting_walkers(candidate[mine], given[mine], lp[mine], n_walkers)]
             galaxy.x[:] = box[chosen]
             galaxy.y[:] = sampling[chosen]
             galaxy.lp[:] = lp[chosen]
