@@ -1,6 +1,6 @@
 """Benchmark ``sedflow infer``: galaxies per second on a LocalCluster, catalog write included.
 
-Default (issue 5): an NSA-size mock catalog of 33,884 galaxies (SDSS flag defects off, so all but
+Default: an NSA-size mock catalog of 33,884 galaxies (SDSS flag defects off, so all but
 the mock's pathological rows are usable), 1,000 posterior draws per galaxy, all derived
 properties and the HATS catalog write, MCMC fallback excluded, 2 worker processes of one thread.
 The goal is >= 56 galaxies/s (the whole set in under 10 minutes). Options measure the rest on

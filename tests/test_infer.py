@@ -1,5 +1,5 @@
 """``sedflow infer`` end to end on a real process cluster: catalog, statuses, models per worker,
-resume, resample, lsdb, DuckDB (issue 5). Fault tests are in test_infer_faults.py."""
+resume, resample, lsdb, DuckDB. Fault tests are in test_infer_faults.py."""
 
 from __future__ import annotations
 
