@@ -5,6 +5,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TORCH_PIN ?= torch==2.13.0
+# Two pytest-xdist processes, a test file each at a time (module fixtures are built once); much of
+# the suite waits on subprocesses and cluster start-up, so 2 processes fill 2 cores. TEST_WORKERS=0
+# runs it in one process.
+TEST_WORKERS ?= 2
 PYTEST_ARGS ?=
 
 .PHONY: install demo demo-results test bench ssp-table ssp-table-check clean
@@ -34,7 +38,7 @@ demo-results: $(STAMP)
 	cp demo/mock/validation.json docs/results/mock_validation.json
 
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_forward.py

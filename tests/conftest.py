@@ -48,3 +48,17 @@ def mock_ingested(shared_client, tmp_path_factory):
                    config=IngestConfig(preset="nsa", partition_rows=400, pixel_threshold=150, highest_order=4),
                    progress=False, stream=None)
     return out, pd.read_parquet(files.truth).set_index("nsaid")
+
+
+#: The files that take longest (tens of seconds to two minutes each on 2 cores: end-to-end
+#: subprocess runs, real clusters, daemons). ``make test`` runs the suite on 2 pytest-xdist
+#: processes a file at a time (``--dist loadfile``, so module fixtures are built once); starting
+#: these first keeps one of them from being the last thing running while the other process idles.
+SLOW_FIRST = ("test_readme.py", "test_demo.py", "test_infer_faults.py", "test_notebooks.py", "test_slurm_cluster.py",
+              "test_tls.py", "test_cli.py", "test_deploy.py", "test_infer.py", "test_bench_ingest.py",
+              "test_bench_infer.py", "test_fallback.py", "test_validate.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FIRST)))
