@@ -14,7 +14,7 @@ from sedflow_dask.infer.partition import MIXTURE_SUBSTREAM, weighed_flow_batch
 from sedflow_dask.likelihood import observations_from_catalog
 from sedflow_dask.posterior import galaxy_seeds, galaxy_stream, load_posterior_model, sample_posteriors
 from sedflow_dask.posterior.inputs import flow_inputs
-from sedflow_dask.posterior.mixture import MIN_FIT_DRAWS, fit_student_t, mixture_draws
+from sedflow_dask.posterior.mixture import MIN_FIT_DRAWS, MIN_SHAPE_VARIANCE, fit_student_t, mixture_draws
 from sedflow_dask.sps.parameters import BOX_LOWER, BOX_UPPER
 
 N_DRAWS = 500  # flow draws per galaxy in weighed_flow_batch
@@ -55,8 +55,25 @@ def test_fit_student_t_has_the_weighted_moments():
     mean = w @ points
     cov = (points - mean).T @ ((points - mean) * w[:, None])
     np.testing.assert_allclose(t.loc, mean, rtol=1e-12)
-    np.testing.assert_allclose(t.shape, 2.0 * cov + 0.01 * np.diag(np.var(points, axis=0)), rtol=1e-12)
+    ridge = 0.01 * np.diag(np.var(points, axis=0)) + MIN_SHAPE_VARIANCE * np.eye(3)
+    np.testing.assert_allclose(t.shape, 2.0 * cov + ridge, rtol=1e-12)
     assert t.loc[0] > points[:, 0].mean() + 0.1
+
+
+def test_fit_student_t_when_every_draw_shares_a_coordinate():
+    """A flow whose draws of one parameter all sit at the same value (its float32 box map
+    saturated at an edge: seen on an NSA-size mock, where it stopped the galaxy's whole task):
+    the t is still a proper density, narrow in that coordinate."""
+    rng = np.random.default_rng(1)
+    points = rng.normal(size=(1000, 4))
+    points[:, 3] = 2.5
+    weights = np.zeros(1000)
+    weights[:3] = 1.0  # degenerate weights, as for the galaxies the mixture serves
+    t = fit_student_t(points, weights, df=5.0, inflation=1.5)
+    assert np.all(np.linalg.eigvalsh(t.shape) > 0)
+    draws = t.rvs(size=2000, random_state=rng)
+    assert np.isfinite(t.logpdf(draws)).all()
+    assert 0 < draws[:, 3].std() < 10 * np.sqrt(MIN_SHAPE_VARIANCE)
 
 
 def test_mixture_density_is_the_density_its_draws_come_from(posterior, real):

@@ -33,6 +33,9 @@ from .artifact import PosteriorModel
 
 #: Fewest finite flow draws with finite weights a t can be fitted to (its mean and covariance).
 MIN_FIT_DRAWS = 4 * N_BOX
+#: Smallest variance of the t's shape per coordinate, in the flow's standardised coordinates
+#: (where the prior's spread is of order 1): far below any posterior width photometry gives.
+MIN_SHAPE_VARIANCE = 1e-6
 
 
 def fit_student_t(points: np.ndarray, weights: np.ndarray, *, df: float, inflation: float
@@ -41,14 +44,17 @@ def fit_student_t(points: np.ndarray, weights: np.ndarray, *, df: float, inflati
     (N, D) and with shape ``inflation`` × their weighted covariance.
 
     ``weights`` (N,) are non-negative, not necessarily normalised. A ridge of 1 % of the
-    unweighted variances keeps the shape positive definite when the weights sit on few points.
+    unweighted variances plus ``MIN_SHAPE_VARIANCE`` keeps the shape positive definite when the
+    weights sit on few points, or the points on fewer than D dimensions (draws that all share one
+    coordinate: then every variance of it is 0).
     """
     w = np.asarray(weights, dtype=np.float64)
     w = w / w.sum()
     mean = w @ points
     centred = points - mean
     cov = centred.T @ (centred * w[:, None])
-    ridge = 0.01 * np.diag(np.var(points, axis=0))
+    cov = 0.5 * (cov + cov.T)  # exactly symmetric: the weighted product may differ in the last bit
+    ridge = np.diag(0.01 * np.var(points, axis=0) + MIN_SHAPE_VARIANCE)
     return stats.multivariate_t(loc=mean, shape=inflation * cov + ridge, df=df)
 
 
