@@ -78,7 +78,8 @@ def mixture_draws(posterior: PosteriorModel, x: np.ndarray, flow_box: np.ndarray
     Returns:
         (box (S, 11) float32, log_q_mix (S,) float64): the first round(α S) finite flow draws,
         then t draws (NaN rows: draws whose density is not finite, weight 0); None when fewer
-        than ``MIN_FIT_DRAWS`` fit draws have finite weights.
+        than ``MIN_FIT_DRAWS`` fit draws have finite weights or no proper t fits them (the
+        galaxy then goes on to the fallback).
     """
     s = flow_box.shape[0]
     fit = np.all(np.isfinite(fit_box), axis=1) & np.isfinite(fit_log_weights)
@@ -86,7 +87,10 @@ def mixture_draws(posterior: PosteriorModel, x: np.ndarray, flow_box: np.ndarray
         return None
     t_fit = posterior.standardize_theta(fit_box[fit]).numpy().astype(np.float64)
     w = np.exp(fit_log_weights[fit] - np.max(fit_log_weights[fit]))
-    t_dist = fit_student_t(t_fit, w, df=df, inflation=inflation)
+    try:
+        t_dist = fit_student_t(t_fit, w, df=df, inflation=inflation)
+    except np.linalg.LinAlgError:  # a shape the ridge could not rescue (non-finite points): no t
+        return None
 
     finite = np.all(np.isfinite(flow_box), axis=1) & np.isfinite(flow_log_q)
     n_flow = min(int(round(flow_fraction * s)), int(finite.sum()))
