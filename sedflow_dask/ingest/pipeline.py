@@ -8,7 +8,7 @@ only part that knows the file; every step below sees its standard frame.
    sha256 of the inputs, concurrently;
 2. join: per bucket, the companion's verdict for each catalog row (duplicated companion NSAIDs
    are a hard error; duplicated catalog ids are counted);
-3. write: hats-import with :class:`~sedflow_dask.ingest.io.CatalogChunkReader` (read, convert,
+3. write: hats-import with :class:`~sedflow_dask.ingest.writer.CatalogChunkReader` (read, convert,
    cut, flag out-of-support rows, HEALPix-partition);
 4. check: per output partition, additive counts (reasons, §3 sanity checks), then provenance
    into ``hats.properties`` and ``provenance.json``.
@@ -36,21 +36,13 @@ from ..noise.proposal import NoiseProposal, load_noise_proposal
 from ..ranges import row_ranges
 from .core import check_colour_quantiles, merge_summaries, sanity_problems, summarise
 from .flags import FlagLayout, has_flag_columns, resolve_flag_layout
-from .io import (
-    PROVENANCE_FILE,
-    CatalogChunkReader,
-    artifact_name,
-    file_fingerprint,
-    ingested_data_files,
-    run_hats_import,
-    write_properties,
-    write_range_specs,
-)
+from .io import PROVENANCE_FILE, artifact_name, file_fingerprint, ingested_data_files
 from .join import bucket_flags_part, join_bucket, n_buckets, scan_range
 from .loaders import FlagsTable, open_flags_table
 from .readers.base import CatalogReader
 from .readers.detect import open_catalog
 from .reasons import IngestReason
+from .writer import CatalogChunkReader, run_hats_import, write_properties, write_range_specs
 
 
 @dataclass(frozen=True)
