@@ -370,7 +370,9 @@ def starting_walkers(candidates: np.ndarray, given: np.ndarray, lp: np.ndarray, 
     distinct = np.zeros(candidates.shape[0], dtype=bool)
     distinct[first] = True
     caller = np.flatnonzero(distinct & given & finite)[:n_walkers]
-    others = np.flatnonzero(distinct & ~np.isin(np.arange(candidates.shape[0]), caller))
+    is_caller = np.zeros(candidates.shape[0], dtype=bool)
+    is_caller[caller] = True
+    others = np.flatnonzero(distinct & ~is_caller)
     others = others[np.argsort(-np.where(finite[others], lp[others], -np.inf), kind="stable")]
     return np.concatenate([caller, others])[:n_walkers]
 
