@@ -364,7 +364,9 @@ class FallbackConfig:
         max_seconds_per_galaxy: wall-clock bound per galaxy [s], a safety cap; a batch of G
             galaxies gets G × this, and a galaxy still short of its target then ends
             "unconverged" (its draws kept).
-        max_steps: cap on ensemble steps per galaxy ("unconverged" when hit first).
+        max_steps: cap on ensemble steps per galaxy ("unconverged" when hit first); a safety bound
+            the default time cap reaches first on the machines measured (long chains are stored
+            thinned, ``docs/fallback.md``).
         convergence: when a chain is done: "tau" (``target_ess`` and ``min_tau_multiple`` below)
             or "rhat_ess" (ArviZ's rank-normalised split R̂ below ``max_rhat`` and bulk ESS at
             least ``min_bulk_ess`` for every parameter, each walker a chain: over 32 walkers
@@ -401,7 +403,7 @@ class FallbackConfig:
     min_bulk_ess: int = 400
     n_walkers: int = 32
     max_seconds_per_galaxy: float = 120.0
-    max_steps: int = 60_000
+    max_steps: int = 400_000
     target_ess: int = 1000
     min_tau_multiple: float = 50.0
     n_keep: int = 1000

@@ -163,6 +163,30 @@ def test_walkers_never_start_on_copies():
     assert list(starting_walkers(spread, np.ones(25, bool), np.zeros(25), 6)) == list(range(6))
 
 
+def test_long_chains_are_stored_thinned(monkeypatch):
+    """Past the store's capacity the chain keeps every stride-th step (stride doubling), so a
+    long chain's memory is bounded, and each stored row is the walkers at the step it says."""
+    from sedflow_dask.fallback import sampler
+
+    monkeypatch.setattr(sampler, "MAX_STORED_STEPS", 16)
+    galaxy = sampler._Galaxy(0, np.uint64(1), n_walkers=4, max_steps=1000)
+    for step in range(100):
+        galaxy.x[:] = step
+        galaxy.lp[:] = -step
+        galaxy.record()
+    assert galaxy.n_steps == 100 and galaxy.chain.shape[0] == 16
+    assert galaxy.stride == 8 and galaxy.n_stored == 13         # steps 0, 8, ..., 96
+    assert list(galaxy.stored_from(0)[:, 0, 0]) == list(range(0, 100, 8))
+    assert list(galaxy.stored_from(41)[:, 0, 0]) == list(range(48, 100, 8))
+    assert (galaxy.mean_lp[:100] == -np.arange(100)).all()       # every step's, unthinned
+    # A short chain is stored whole.
+    short = sampler._Galaxy(0, np.uint64(1), n_walkers=4, max_steps=1000)
+    for step in range(10):
+        short.x[:] = step
+        short.record()
+    assert short.stride == 1 and list(short.stored_from(3)[:, 0, 0]) == list(range(3, 10))
+
+
 def test_pathological_but_finite_galaxies_never_raise(model, galaxies):
     """Negative fluxes, fluxes no model reaches, σ far below any model's precision: results, no errors."""
     f = galaxies["flux"][:4].copy()

@@ -83,6 +83,11 @@ _FIRST_CHECK = 200
 _MIN_CHECK_STEP = 100
 #: Steps per walker of the (thinned) kept chain on which R̂ and bulk ESS are computed.
 DIAGNOSTIC_DRAWS = 500
+#: Most ensemble steps a galaxy's stored chain holds (11.5 MB at 32 walkers in float32). A longer
+#: chain is stored every ``stride``-th step, the stride doubling each time the store fills: a
+#: chain that meets the 50 τ rule is then stored at least every τ / 80 steps, fine enough for
+#: τ, burn-in and draws, so the step cap can follow the time cap instead of memory.
+MAX_STORED_STEPS = 8192
 
 
 @dataclass(frozen=True)
@@ -241,8 +246,11 @@ class _Galaxy:
         self.x = np.empty((n_walkers, N_BOX))   # box coordinates
         self.lp = np.empty(n_walkers)
         self.max_steps = max_steps
-        self.chain = np.empty((min(1024, max_steps), n_walkers, N_BOX), dtype=np.float32)
-        self.mean_lp = np.empty(self.chain.shape[0])
+        # walkers' box points at steps 0, stride, 2·stride, ... (n_stored of them)
+        self.chain = np.empty((min(1024, max_steps, MAX_STORED_STEPS), n_walkers, N_BOX), dtype=np.float32)
+        self.stride = 1
+        self.n_stored = 0
+        self.mean_lp = np.empty(min(1024, max_steps))  # every step's mean log target
         self.n_steps = 0
         self.n_accepted = 0
         self.n_evals = 0
@@ -284,14 +292,30 @@ class _Galaxy:
             self.n_accepted += int(moved.sum())
 
     def record(self) -> None:
-        """Append the walkers' box points and mean log target to the chain."""
-        if self.n_steps == self.chain.shape[0]:  # doubles, up to the step cap (memory: 1.4 kB per step)
-            more = min(self.chain.shape[0], self.max_steps - self.n_steps)
-            self.chain = np.concatenate([self.chain, np.empty((more, *self.chain.shape[1:]), self.chain.dtype)])
+        """Append the walkers' mean log target to its record and, every ``stride``-th step, their
+        box points to the stored chain (:data:`MAX_STORED_STEPS`)."""
+        if self.n_steps == self.mean_lp.shape[0]:  # doubles, up to the step cap
+            more = min(self.mean_lp.shape[0], self.max_steps - self.n_steps)
             self.mean_lp = np.concatenate([self.mean_lp, np.empty(more)])
-        self.chain[self.n_steps] = self.x
         self.mean_lp[self.n_steps] = self.lp.mean()
+        if self.n_steps % self.stride == 0:
+            if self.n_stored == self.chain.shape[0]:
+                if self.n_stored < MAX_STORED_STEPS:
+                    more = min(self.n_stored, MAX_STORED_STEPS - self.n_stored)
+                    self.chain = np.concatenate([self.chain, np.empty((more, *self.chain.shape[1:]), self.chain.dtype)])
+                else:  # full: keep every other stored step (steps 0, 2·stride, ...) and double the stride
+                    half = self.n_stored // 2
+                    self.chain[:half] = self.chain[0: 2 * half: 2]
+                    self.n_stored = half
+                    self.stride *= 2
+            if self.n_steps % self.stride == 0:
+                self.chain[self.n_stored] = self.x
+                self.n_stored += 1
         self.n_steps += 1
+
+    def stored_from(self, step: int) -> np.ndarray:
+        """The stored chain (L', W, 11) from ensemble step ``step`` on (every ``stride``-th step)."""
+        return self.chain[-(-step // self.stride): self.n_stored]
 
 
 @contextlib.contextmanager
@@ -393,14 +417,15 @@ def _diagnose(gal: _Galaxy) -> tuple[int, np.ndarray, float]:
     half of the chain), which saves an autocorrelation pass per check.
     """
     n = gal.n_steps
-    if n < 8:
+    if n < 8 or gal.n_stored - gal.n_stored // 2 < 8:
         return n, np.full(N_BOX, np.inf), 0.0
-    tau_prev = gal.tau_prev if np.isfinite(gal.tau_prev) else float(np.max(integrated_time(gal.chain[n // 2: n])))
+    # τ in steps: the stored chain's τ (in stored steps) times the stride
+    tau_prev = gal.tau_prev if np.isfinite(gal.tau_prev) else float(np.max(integrated_time(gal.stored_from(n // 2)))) * gal.stride
     settled = np.flatnonzero(gal.mean_lp[:n] >= np.median(gal.mean_lp[n // 2: n]))
     t_lp = int(settled[0]) if settled.size else n // 2
     burn = max(t_lp, int(np.ceil(_BURN_TAUS * tau_prev)) if np.isfinite(tau_prev) else n // 2)
     burn = min(n // 2, burn)
-    tau = integrated_time(gal.chain[burn:n])
+    tau = integrated_time(gal.stored_from(burn)) * gal.stride
     tau_max = float(np.max(tau))
     gal.tau_prev = tau_max
     ess = (n - burn) * gal.n_walkers / tau_max if np.isfinite(tau_max) and tau_max > 0 else 0.0
@@ -531,7 +556,7 @@ class _FallbackRun:
         last = capped or (cfg.convergence == "tau" and by_tau)
         rhat, ess_bulk = float("inf"), 0.0
         if last or (cfg.convergence == "rhat_ess" and ess >= 0.5 * cfg.min_bulk_ess):
-            rhat, ess_bulk = rank_diagnostics(galaxy.chain[burn: galaxy.n_steps])
+            rhat, ess_bulk = rank_diagnostics(galaxy.stored_from(burn))
         by_rank = rhat < cfg.max_rhat and ess_bulk >= cfg.min_bulk_ess
         converged = by_tau if cfg.convergence == "tau" else by_rank
         if not converged and not capped:
@@ -539,7 +564,7 @@ class _FallbackRun:
             galaxy.charged += time.perf_counter() - t0
             return
         # The chain is stored in float32: clip the (at most one-ulp) rounding back into the box.
-        kept = np.clip(galaxy.chain[burn: galaxy.n_steps].reshape(-1, N_BOX).astype(np.float64),
+        kept = np.clip(galaxy.stored_from(burn).reshape(-1, N_BOX).astype(np.float64),
                        self.prior.lower, self.prior.upper)
         row, results = galaxy.index, self.results
         results["samples"][row] = _thin(kept, cfg.n_keep)
