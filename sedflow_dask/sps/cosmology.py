@@ -2,7 +2,10 @@
 
 astropy integrates numerically per redshift for cosmologies with massive neutrinos (Planck13),
 which costs milliseconds per galaxy; a cubic spline on a dense grid reproduces it to ~1e-12
-relative (checked in the tests), as upstream PROVABGS does with a coarser grid.
+relative (checked in the tests), as upstream PROVABGS does with a coarser grid. The grid's own
+values come from astropy's 1/E(z) (vectorised, neutrinos included) integrated by 8-point
+Gauss-Legendre over each grid interval, which matches astropy's per-redshift quadrature to
+~1e-15 relative at a hundredth of its cost (0.2 s per process otherwise).
 """
 
 from __future__ import annotations
@@ -51,9 +54,19 @@ def cosmology_table(name: str = "Planck13", z_max: float = 0.5, n_nodes: int = 2
         cosmo = getattr(_cosmo, name)
     except AttributeError:
         raise ValueError(f"unknown astropy cosmology {name!r}") from None
+    if cosmo.Ok0 != 0:
+        # every astropy built-in is flat; a curved one would need the transverse distance
+        raise ValueError(f"cosmology {name!r} is not flat (Ok0 = {cosmo.Ok0}): not supported")
     z = np.linspace(0.0, z_max, n_nodes)
-    age = cosmo.age(z).to_value("Gyr")
-    dl = cosmo.luminosity_distance(z[1:]).to_value("Mpc") * MPC_CM
+    nodes, weights = np.polynomial.legendre.leggauss(8)
+    half = 0.5 * np.diff(z)
+    points = z[:-1, None] + half[:, None] * (nodes + 1.0)   # (n_nodes - 1, 8)
+    inv_e = cosmo.inv_efunc(points)
+    # ∫_0^z dz'/((1+z')E) and ∫_0^z dz'/E, cumulated over the grid's intervals
+    lookback = np.concatenate([[0.0], np.cumsum(half * ((inv_e / (1.0 + points)) @ weights))])
+    comoving = np.concatenate([[0.0], np.cumsum(half * (inv_e @ weights))])
+    age = cosmo.age(0).to_value("Gyr") - cosmo.hubble_time.to_value("Gyr") * lookback
+    dl = (1.0 + z[1:]) * comoving[1:] * cosmo.hubble_distance.to_value("Mpc") * MPC_CM
     # d_L/z at z = 0 is c/H0.
     c_over_h0 = (cosmo.hubble_distance.to_value("Mpc")) * MPC_CM
     dl_over_z = np.concatenate([[c_over_h0], dl / z[1:]])
