@@ -1,4 +1,4 @@
-"""``sedflow demo`` (what ``make demo`` runs), end to end on small sizes, as a subprocess.
+"""``sedflow demo`` (what ``make demo`` runs), end to end on small sizes, in the test's process.
 
 The real run (the first 500 of the 10,000 real SDSS galaxies) must write a report whose numbers a
 recomputation from the catalog, with DuckDB and with kcorrect called directly, reproduces. The
@@ -12,14 +12,13 @@ from __future__ import annotations
 import json
 import re
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from sedflow_in_process import Completed, run_sedflow
 
 from sedflow_dask.cli import main
 from sedflow_dask.ingest.reasons import IngestReason
@@ -37,12 +36,11 @@ MOCK_ARGS = ["demo", "--mock", "--n", str(N_MOCK), *COMMON]
 CHI2_LIMIT = 20.515005652432873
 
 
-def _demo(cwd, args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sedflow_dask", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=600)
+def _demo(cwd, args) -> Completed:
+    return run_sedflow(args, cwd)
 
 
-def _first_run(tmp_path_factory, name: str, args: list[str]) -> tuple[Path, subprocess.CompletedProcess]:
+def _first_run(tmp_path_factory, name: str, args: list[str]) -> tuple[Path, Completed]:
     d = tmp_path_factory.mktemp(name)
     res = _demo(d, args)
     assert res.returncode == 0, res.stderr[-3000:]

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import re
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from sedflow_in_process import run_sedflow
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCKS = re.findall(r"```(\w+)\n(.*?)```", README.read_text(), flags=re.S)
@@ -60,9 +59,7 @@ class _Runner:
         if any(DEMO_CATALOG in c for c in script):
             self._stand_in_for_the_demo_catalog()
         for command in script:
-            args = shlex.split(command)[1:]
-            res = subprocess.run([sys.executable, "-m", "sedflow_dask", *args], cwd=self.root,
-                                 capture_output=True, text=True, timeout=600)
+            res = run_sedflow(shlex.split(command)[1:], self.root)
             if res.returncode != 0:
                 return f"{command}\n{res.stderr[-3000:]}"
         return None
