@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from sedflow_in_process import run_sedflow
 
 from sedflow_dask.cluster import dask_client
 from sedflow_dask.config import ClusterConfig, Config, FallbackConfig, SamplingConfig
@@ -153,8 +154,7 @@ def test_bad_model_fails_before_any_work(mock_ingested, tmp_path, how, message):
     with pytest.raises(ValueError, match=message):
         infer_catalog(CONFIG, mock_ingested[0], out, model_dir=model, progress=False, stream=None)
     assert not out.exists()
-    res = subprocess.run([sys.executable, "-m", "sedflow_dask", "infer", str(mock_ingested[0]), "--out", str(out),
-                          "--model", str(model)], capture_output=True, text=True, timeout=120)
+    res = run_sedflow(["infer", str(mock_ingested[0]), "--out", str(out), "--model", str(model)], tmp_path)
     assert res.returncode == 2 and message in res.stderr and "dask:" not in res.stderr
     assert not out.exists()
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from distributed import Client
 from distributed.security import Security
+from sedflow_in_process import run_sedflow
 
 from sedflow_dask.cli import main
 from sedflow_dask.deploy.tls import (
@@ -117,10 +118,8 @@ def test_infer_runs_through_the_tls_address(tls_cluster, mock_ingested, tmp_path
     fields, tls_dir = tls_cluster
     address = fields["scheduler"]
     cat = tmp_path / "catalog"
-    run = subprocess.run([sys.executable, "-m", "sedflow_dask", "infer", str(mock_ingested[0]), "--out", str(cat),
-                          "--samples", "100", "--no-fallback", "--no-progress", "--scheduler", address,
-                          "--tls-dir", str(tls_dir)],
-                         capture_output=True, text=True, timeout=300)
+    run = run_sedflow(["infer", str(mock_ingested[0]), "--out", str(cat), "--samples", "100", "--no-fallback",
+                       "--no-progress", "--scheduler", address, "--tls-dir", str(tls_dir)], tmp_path)
     assert run.returncode == 0, run.stderr
     assert f"existing cluster at {address} with 1 workers; dashboard https://" in run.stderr
     summary = json.loads(run.stdout)
