@@ -37,8 +37,8 @@ def run_sedflow(args: list[str], cwd: str | Path) -> Completed:
     try:
         with contextlib.chdir(cwd), contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
             status = main(args)
-    except SystemExit as exc:  # argparse's --version and usage errors
-        status = exc.code if isinstance(exc.code, int) else 1
+    except SystemExit as exc:  # argparse's --version and usage errors; sys.exit(None) is success
+        status = 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 1
     finally:
         torch.set_num_threads(threads)
     return Completed(int(status), stdout.getvalue(), stderr.getvalue())

@@ -41,10 +41,10 @@ def test_photometry_json_matches_the_python_api():
 
 def test_config_override_changes_the_model():
     base = sedflow("sps", "photometry", "--theta", THETA, "--z", "0.1", "--format", "csv")
-    avg = sedflow("sps", "photometry", "--theta", THETA, "--z", "0.1", "--format", "csv",
-                  "--set", "sps.cosmology=Planck18")
-    assert base.returncode == 0 and avg.returncode == 0, avg.stderr
-    assert base.stdout != avg.stdout
+    other = sedflow("sps", "photometry", "--theta", THETA, "--z", "0.1", "--format", "csv",
+                    "--set", "sps.cosmology=Planck18")
+    assert base.returncode == 0 and other.returncode == 0, other.stderr
+    assert base.stdout != other.stdout
 
 
 @pytest.mark.parametrize(

@@ -304,11 +304,11 @@ class _Galaxy:
                     more = min(self.n_stored, MAX_STORED_STEPS - self.n_stored)
                     self.chain = np.concatenate([self.chain, np.empty((more, *self.chain.shape[1:]), self.chain.dtype)])
                 else:  # full: keep every other stored step (steps 0, 2·stride, ...) and double the stride
-                    half = self.n_stored // 2
-                    self.chain[:half] = self.chain[0: 2 * half: 2]
-                    self.n_stored = half
+                    kept = self.chain[0: self.n_stored: 2]
+                    self.n_stored = kept.shape[0]
+                    self.chain[: self.n_stored] = kept
                     self.stride *= 2
-            if self.n_steps % self.stride == 0:
+            if self.n_steps % self.stride == 0:  # this step may fall between the doubled stride's
                 self.chain[self.n_stored] = self.x
                 self.n_stored += 1
         self.n_steps += 1
@@ -417,7 +417,7 @@ def _diagnose(gal: _Galaxy) -> tuple[int, np.ndarray, float]:
     half of the chain), which saves an autocorrelation pass per check.
     """
     n = gal.n_steps
-    if n < 8 or gal.n_stored - gal.n_stored // 2 < 8:
+    if n < 8:
         return n, np.full(N_BOX, np.inf), 0.0
     # τ in steps: the stored chain's τ (in stored steps) times the stride
     tau_prev = gal.tau_prev if np.isfinite(gal.tau_prev) else float(np.max(integrated_time(gal.stored_from(n // 2)))) * gal.stride

@@ -65,9 +65,9 @@ def cosmology_table(name: str = "Planck13", z_max: float = 0.5, n_nodes: int = 2
     # ∫_0^z dz'/((1+z')E) and ∫_0^z dz'/E, cumulated over the grid's intervals
     lookback = np.concatenate([[0.0], np.cumsum(half * ((inv_e / (1.0 + points)) @ weights))])
     comoving = np.concatenate([[0.0], np.cumsum(half * (inv_e @ weights))])
+    c_over_h0 = cosmo.hubble_distance.to_value("Mpc") * MPC_CM
     age = cosmo.age(0).to_value("Gyr") - cosmo.hubble_time.to_value("Gyr") * lookback
-    dl = (1.0 + z[1:]) * comoving[1:] * cosmo.hubble_distance.to_value("Mpc") * MPC_CM
+    dl = (1.0 + z[1:]) * comoving[1:] * c_over_h0
     # d_L/z at z = 0 is c/H0.
-    c_over_h0 = (cosmo.hubble_distance.to_value("Mpc")) * MPC_CM
     dl_over_z = np.concatenate([[c_over_h0], dl / z[1:]])
     return CosmologyTable(name, z_max, CubicSpline(z, age), CubicSpline(z, dl_over_z))
