@@ -393,6 +393,12 @@ class FallbackConfig:
         mixture_flow_fraction: the mixture's share of flow draws (the rest are t draws).
         mixture_rounds: at most this many mixtures, each t fitted to the previous round's
             weighted draws (adaptive importance sampling); the first whose weights pass is kept.
+        independence_fraction: share of the MCMC's half-steps that propose every moving walker
+            afresh from a Student-t fitted to the galaxy's own chain at its last convergence
+            check (an independence Metropolis move; the rest are differential-evolution moves).
+            0 turns the move off.
+        independence_df: that t's degrees of freedom.
+        independence_inflation: its shape over the chain's covariance (sampling coordinates).
     """
 
     min_efficiency: float = 0.02
@@ -416,6 +422,9 @@ class FallbackConfig:
     mixture_inflation: float = 1.5
     mixture_flow_fraction: float = 0.5
     mixture_rounds: int = 2
+    independence_fraction: float = 0.5
+    independence_df: float = 5.0
+    independence_inflation: float = 1.0
 
     def __post_init__(self) -> None:
         if self.batch_galaxies < 1:
@@ -435,6 +444,10 @@ class FallbackConfig:
                 or self.mixture_rounds < 1:
             raise ValueError("fallback: mixture_df > 0, mixture_inflation > 0, 0 < mixture_flow_fraction < 1 and "
                              "mixture_rounds >= 1")
+        if not 0 <= self.independence_fraction < 1 or not self.independence_df > 0 \
+                or not self.independence_inflation > 0:
+            raise ValueError("fallback: 0 <= independence_fraction < 1, independence_df > 0 and "
+                             "independence_inflation > 0")
 
 
 _SECTIONS: dict[str, type] = {

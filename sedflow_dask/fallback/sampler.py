@@ -16,10 +16,19 @@ sums a row differently depending on the other rows' redshifts (~1e-6 relative), 
 an occasional accept decision and so changes the chain; with a float64 model
 (:func:`fallback_model`) rows agree to ~1e-15 and batched and one-at-a-time chains coincide.
 
-Moves (per galaxy and step, chosen from its stream): differential evolution (ter Braak 2006,
-γ = 2.38 / √(2d), with γ = 1 one step in ten to jump between modes) or the stretch move (a = 2).
-Measured alternatives (``docs/fallback.md``): stretch alone, snooker moves, prior refreshes of
-single coordinates and ensemble slice sampling were no better per model evaluation.
+Moves (per galaxy and half-step, chosen from its stream): an independence Metropolis move
+(``config.independence_fraction`` of half-steps, once the galaxy has a proposal), else
+differential evolution (ter Braak 2006, γ = 2.38 / √(2d), with γ = 1 one step in ten to jump
+between modes) or the stretch move (a = 2). The independence move proposes every moving walker
+afresh from a multivariate Student-t fitted to the galaxy's own walkers since burn-in (sampling
+coordinates, the last ``RECENT_STEPS`` steps), refitted at each convergence check; the
+Metropolis ratio carries the t's density, so every kernel leaves the target invariant, and since
+the checks fall ~10 % of the chain apart the adaptation diminishes (Roberts & Rosenthal 2007).
+Where the posterior is close to elliptical in these coordinates one accepted proposal
+decorrelates a walker, which DE's short steps along walker differences take hundreds of steps to
+do on posteriors pressed against the prior's edges (``docs/fallback.md`` has the measurement).
+Measured alternatives: stretch alone, snooker moves, prior refreshes of single coordinates,
+ensemble slice sampling and walking in the flow's base space were no better per model evaluation.
 
 Coordinates. Every box coordinate is mapped through a logit (the ensemble then never proposes
 across the prior's hard edges; the log Jacobian is part of the target), and the log-mass is
@@ -61,10 +70,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.linalg import solve_triangular
 from scipy.special import expit
 
 from ..config import FallbackConfig, SPSConfig
 from ..likelihood import REFERENCE_LOG_MASS, best_log_mass, check_observations, chi2, gaussian_log_likelihood
+from ..posterior.mixture import fit_student_t
 from ..posterior.sampling import galaxy_stream
 from ..prior import SEDPrior
 from ..sps.parameters import N_BOX
@@ -83,6 +94,11 @@ _FIRST_CHECK = 200
 _MIN_CHECK_STEP = 100
 #: Steps per walker of the (thinned) kept chain on which R̂ and bulk ESS are computed.
 DIAGNOSTIC_DRAWS = 500
+#: Latest ensemble steps of sampling coordinates a galaxy keeps (float32, 1.4 MB at 32 walkers)
+#: to fit its independence proposal to at each convergence check.
+RECENT_STEPS = 1024
+#: Fewest walker positions (after burn-in) an independence proposal is fitted to.
+_MIN_FIT_POINTS = 4 * N_BOX
 #: Most ensemble steps a galaxy's stored chain holds (11.5 MB at 32 walkers in float32). A longer
 #: chain is stored every ``stride``-th step, the stride doubling each time the store fills: a
 #: chain that meets the 50 τ rule is then stored at least every τ / 80 steps, fine enough for
@@ -235,13 +251,53 @@ class _Observations:
         return self.z[galaxy], self.flux[galaxy], self.sigma[galaxy]
 
 
+@dataclass(frozen=True)
+class IndependenceProposal:
+    """A multivariate Student-t in sampling coordinates, the independence move's proposal.
+
+    Attributes:
+        loc: (d,) centre; chol: (d, d) lower Cholesky factor of the shape; df: degrees of freedom.
+    """
+
+    loc: np.ndarray
+    chol: np.ndarray
+    df: float
+
+    @classmethod
+    def fit(cls, points: np.ndarray, df: float, inflation: float) -> IndependenceProposal | None:
+        """The t fitted to ``points`` (N, d) (:func:`~sedflow_dask.posterior.mixture.fit_student_t`,
+        equal weights); None for too few or non-finite points."""
+        points = points[np.all(np.isfinite(points), axis=1)]
+        if points.shape[0] < _MIN_FIT_POINTS:
+            return None
+        try:
+            t = fit_student_t(points, np.ones(points.shape[0]), df=df, inflation=inflation)
+            return cls(loc=np.asarray(t.loc, dtype=np.float64), chol=np.linalg.cholesky(t.shape), df=df)
+        except (np.linalg.LinAlgError, ValueError):
+            return None
+
+    def draw(self, normal: np.ndarray, chi2: np.ndarray) -> np.ndarray:
+        """(n, d) t draws from standard normals ``normal`` (n, d) and χ²(df) variates ``chi2`` (n,)."""
+        return self.loc + (normal @ self.chol.T) / np.sqrt(chi2 / self.df)[:, None]
+
+    def log_density(self, y: np.ndarray) -> np.ndarray:
+        """(n,) log density at ``y`` (n, d) up to a constant (it cancels in the Metropolis ratio)."""
+        whitened = solve_triangular(self.chol, (y - self.loc).T, lower=True)
+        return -0.5 * (self.df + y.shape[1]) * np.log1p(np.sum(whitened**2, axis=0) / self.df)
+
+
 class _Galaxy:
     """State of one galaxy's ensemble: walkers, its random stream, its chain so far."""
 
-    def __init__(self, index: int, seed: np.uint64, n_walkers: int, max_steps: int) -> None:
+    def __init__(self, index: int, seed: np.uint64, n_walkers: int, max_steps: int,
+                 independence_df: float = 5.0) -> None:
         self.index = index
         self.rng = galaxy_stream(int(seed))
         self.n_walkers = n_walkers
+        self.independence_df = independence_df
+        # the latest RECENT_STEPS steps' sampling coordinates (a ring), for the independence fit
+        self.recent = np.empty((min(RECENT_STEPS, max_steps), n_walkers, N_BOX), dtype=np.float32)
+        self.proposal: IndependenceProposal | None = None
         self.y = np.empty((n_walkers, N_BOX))   # sampling coordinates (see the module docstring)
         self.x = np.empty((n_walkers, N_BOX))   # box coordinates
         self.lp = np.empty(n_walkers)
@@ -275,7 +331,9 @@ class _Galaxy:
             shape = (_RNG_BLOCK, 2, n_half)
             self.block = {"j1": rng.integers(0, n_half, shape), "j2": rng.integers(0, n_half - 1, shape),
                           "move": rng.random((_RNG_BLOCK, 2)), "stretch": rng.random(shape),
-                          "jitter": rng.standard_normal(shape), "accept": rng.random(shape)}
+                          "jitter": rng.standard_normal(shape), "accept": rng.random(shape),
+                          "normal": rng.standard_normal((*shape, N_BOX)),
+                          "chi2": rng.chisquare(self.independence_df, shape)}
             self.block_pos = 0
         step = self.block_pos
         self.block_pos += 1
@@ -298,6 +356,7 @@ class _Galaxy:
             more = min(self.mean_lp.shape[0], self.max_steps - self.n_steps)
             self.mean_lp = np.concatenate([self.mean_lp, np.empty(more)])
         self.mean_lp[self.n_steps] = self.lp.mean()
+        self.recent[self.n_steps % self.recent.shape[0]] = self.y
         if self.n_steps % self.stride == 0:
             if self.n_stored == self.chain.shape[0]:
                 if self.n_stored < MAX_STORED_STEPS:
@@ -316,6 +375,12 @@ class _Galaxy:
     def stored_from(self, step: int) -> np.ndarray:
         """The stored chain (L', W, 11) from ensemble step ``step`` on (every ``stride``-th step)."""
         return self.chain[-(-step // self.stride): self.n_stored]
+
+    def recent_from(self, step: int) -> np.ndarray:
+        """Sampling coordinates (L'·W, 11) of the walkers at the kept recent steps from ``step`` on."""
+        first = max(step, self.n_steps - self.recent.shape[0])
+        rows = np.arange(first, self.n_steps) % self.recent.shape[0]
+        return self.recent[rows].reshape(-1, N_BOX).astype(np.float64)
 
 
 @contextlib.contextmanager
@@ -346,20 +411,31 @@ def _partners(v: dict[str, np.ndarray], half: int) -> tuple[np.ndarray, np.ndarr
 
 
 def _mh_half(evaluator: _Evaluator, observations: _Observations, galaxies: list[_Galaxy],
-             variates: list[dict[str, np.ndarray]], half: int, p_de: float) -> None:
-    """One Metropolis half-step (differential evolution or stretch) of every galaxy: one model call.
+             variates: list[dict[str, np.ndarray]], half: int, p_de: float, p_independence: float) -> None:
+    """One Metropolis half-step (independence, differential evolution or stretch) of every
+    galaxy: one model call.
 
     ``half`` (0 or 1) is the half of each ensemble that moves, against the other half's walkers.
+    A galaxy with an independence proposal takes that move with probability ``p_independence``;
+    otherwise differential evolution with probability ``p_de``, else stretch.
     """
     n_half = galaxies[0].n_walkers // 2
     moving, others = (slice(0, n_half), slice(n_half, None)) if half == 0 else (slice(n_half, None), slice(0, n_half))
     proposals, log_q = [], []
     for galaxy, draws in zip(galaxies, variates):
         y_moving, y_others = galaxy.y[moving], galaxy.y[others]
+        u = draws["move"][half]
+        if galaxy.proposal is not None and p_independence > 0:
+            if u < p_independence:
+                new = galaxy.proposal.draw(draws["normal"][half], draws["chi2"][half])
+                proposals.append(new)
+                log_q.append(galaxy.proposal.log_density(y_moving) - galaxy.proposal.log_density(new))
+                continue
+            u = (u - p_independence) / (1.0 - p_independence)
         j1, j2 = _partners(draws, half)
-        if draws["move"][half] < p_de:
+        if u < p_de:
             # ter Braak's DE; every tenth DE step a full jump (γ = 1) between modes.
-            gamma = 1.0 if draws["move"][half] < p_de / _DE_JUMP_EVERY else _DE_GAMMA
+            gamma = 1.0 if u < p_de / _DE_JUMP_EVERY else _DE_GAMMA
             proposals.append(y_moving + (gamma * (1.0 + 1e-4 * draws["jitter"][half]))[:, None]
                              * (y_others[j1] - y_others[j2]))
             log_q.append(np.zeros(n_half))
@@ -489,7 +565,8 @@ class _FallbackRun:
         """
         t0 = time.perf_counter()
         n_walkers = self.config.n_walkers
-        galaxies = [_Galaxy(i, self.seeds[i], n_walkers, self.config.max_steps) for i in batch]
+        galaxies = [_Galaxy(i, self.seeds[i], n_walkers, self.config.max_steps, self.config.independence_df)
+                    for i in batch]
         candidates, owners, from_caller = [], [], []
         for k, galaxy in enumerate(galaxies):
             parts = [self.prior.sample(N_PRIOR_CANDIDATES, galaxy.rng)[0]]
@@ -531,7 +608,8 @@ class _FallbackRun:
         for galaxy in galaxies:
             galaxy.step_evals = 0
         for half in (0, 1):
-            _mh_half(self.evaluator, self.observations, galaxies, variates, half, self.p_de)
+            _mh_half(self.evaluator, self.observations, galaxies, variates, half, self.p_de,
+                     self.config.independence_fraction)
         wall = time.perf_counter() - t0
         total = sum(galaxy.step_evals for galaxy in galaxies)
         for galaxy in galaxies:
@@ -561,6 +639,11 @@ class _FallbackRun:
         converged = by_tau if cfg.convergence == "tau" else by_rank
         if not converged and not capped:
             galaxy.next_check = galaxy.n_steps + max(_MIN_CHECK_STEP, galaxy.n_steps // 10)
+            if cfg.independence_fraction > 0:
+                # Refitted only here, at checks ~10 % of the chain apart: the adaptation
+                # diminishes, and every kernel in between leaves the target invariant.
+                galaxy.proposal = IndependenceProposal.fit(galaxy.recent_from(burn), cfg.independence_df,
+                                                           cfg.independence_inflation) or galaxy.proposal
             galaxy.charged += time.perf_counter() - t0
             return
         # The chain is stored in float32: clip the (at most one-ulp) rounding back into the box.
