@@ -64,3 +64,22 @@ def test_bench_fallback_prints_json_with_goals_that_can_fail(bench, capsys):
         assert data["median_wall_s"] <= 2 * data["cap_s"] and data["evals_per_s"] > 0
         assert data["unconverged"] >= 1 and data["goal_met"]["unconverged"] is False
     assert set(data["status_counts"]) <= {"ok", "reweighted", "mcmc", "unconverged"}
+
+
+def test_reference_check_reports_each_galaxy(bench):
+    """The reference comparison names, per galaxy, the worst parameter and both chains' best χ²."""
+    from sedflow_dask.config import FallbackConfig
+    from sedflow_dask.fallback import fallback_model
+    from sedflow_dask.posterior import galaxy_seeds
+    from sedflow_dask.prior import SEDPrior
+
+    data = bench.out_of_support_galaxies(PROVABGSModel(), default_proposal(), 3, seed=4)
+    ours = SEDPrior().sample(200, np.random.default_rng(0))[0][None]   # a stand-in "chain": the prior
+    cfg = FallbackConfig(max_seconds_per_galaxy=0.5, max_steps=30)
+    out = bench.reference_check(fallback_model(), data, galaxy_seeds(4, data["ids"]), np.array([1]), ours,
+                                np.array([12.5]), cfg)
+    assert out["galaxies"] == 1 and len(out["per_galaxy"]) == 1
+    row = out["per_galaxy"][0]
+    assert row["row"] == 1 and row["worst_parameter"] in SEDPrior.names and row["chi2_min"] == 12.5
+    assert row["offset_sigma"] == out["max_mean_offset_sigma"]["max"] >= 0
+    assert row["reference_status"] == "unconverged" and row["reference_chi2_min"] > 0  # 300 steps cannot converge
