@@ -290,7 +290,7 @@ class _Galaxy:
     """State of one galaxy's ensemble: walkers, its random stream, its chain so far."""
 
     def __init__(self, index: int, seed: np.uint64, n_walkers: int, max_steps: int,
-                 independence_df: float = 5.0) -> None:
+                 independence_df: float = FallbackConfig.independence_df) -> None:
         self.index = index
         self.rng = galaxy_stream(int(seed))
         self.n_walkers = n_walkers
@@ -425,7 +425,7 @@ def _mh_half(evaluator: _Evaluator, observations: _Observations, galaxies: list[
     for galaxy, draws in zip(galaxies, variates):
         y_moving, y_others = galaxy.y[moving], galaxy.y[others]
         u = draws["move"][half]
-        if galaxy.proposal is not None and p_independence > 0:
+        if galaxy.proposal is not None:  # set only when independence moves are on
             if u < p_independence:
                 new = galaxy.proposal.draw(draws["normal"][half], draws["chi2"][half])
                 proposals.append(new)
