@@ -52,7 +52,7 @@ REAL_FILES = {"input": "sdss_subset.fits", "ingested": "sdss_ingested", "report"
 MOCK_FILES = {"input": "nsa_mock.fits", "ingested": "nsa_ingested", "report": "validation.json",
               "figure": "validation.png"}
 #: Time bound per fallback chain in the demo [s]: a chain stopped by it keeps its draws, status unconverged.
-DEMO_FALLBACK_SECONDS = 10.0
+DEMO_FALLBACK_SECONDS = 60.0
 #: Default work directory and output catalog of each kind: a mock run leaves the real one in place.
 DEFAULT_DIRS = {"real": ("demo", "catalogs/demo"), "mock": ("demo/mock", "catalogs/demo_mock")}
 
