@@ -55,6 +55,7 @@ def test_artifact_round_trip(trained, x_held):
     meta = json.loads((out / "model.json").read_text())
     assert meta["training"]["epochs"] == 3 and meta["training"]["stop_reason"] == "max_epochs"
     assert meta["training"]["command"] == "test" and meta["versions"]["sbi"]
+    assert meta["training"]["device"] == "cpu" and meta["training"]["config"]["device"] == "cpu"
     assert meta["training_set"]["n_kept"] == 3000 and len(meta["colour_quantiles"]) == 10
     loaded = load_posterior_model(out)
     x, theta = x_held
@@ -76,6 +77,66 @@ def test_resume_continues_the_same_run(training_set, tmp_path):
         train_posterior(other, training_set, tmp_path / "a", resume=True, stream=None)
     with pytest.raises(ValueError, match="no checkpoint"):
         train_posterior(cfg3, training_set, tmp_path / "c", resume=True, stream=None)
+
+
+def test_training_device_is_checked(training_set, trained, tmp_path):
+    with pytest.raises(ValueError, match="train.device must be"):
+        Config.from_dict({"train": {**TINY, "device": "gpu"}})
+    cfg = Config.from_dict({"seed": 1, "train": {**TINY, "device": "cuda"}})
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="sees no CUDA device"):
+            train_posterior(cfg, training_set, tmp_path / "g", stream=None)
+        assert not (tmp_path / "g").exists()  # refused before anything was written
+        return
+    # with a GPU: the same run there gives a CPU-loadable artifact and the CPU run's losses
+    on_gpu = train_posterior(cfg, training_set, tmp_path / "g", stream=None)
+    cpu_history = trained[1].meta["training"]["history"]
+    assert on_gpu.meta["training"]["device"] != "cpu"
+    for a, b in zip(on_gpu.meta["training"]["history"], cpu_history, strict=True):
+        assert a["val_loss"] == pytest.approx(b["val_loss"], abs=0.05)
+    assert all(p.device.type == "cpu" for p in load_posterior_model(tmp_path / "g").estimator.parameters())
+
+
+def test_renoised_inputs_are_fresh_draws_of_the_same_distribution(training_set):
+    from scipy import stats
+
+    from sedflow_dask.noise.proposal import default_proposal
+    from sedflow_dask.train.data import epoch_rng, reobserved_inputs
+
+    data = load_training_data(training_set, noiseless=True)
+    fresh = reobserved_inputs(default_proposal(), data.flux_true, data.z, epoch_rng(1, 1))
+    again = reobserved_inputs(default_proposal(), data.flux_true, data.z, epoch_rng(1, 1))
+    np.testing.assert_array_equal(fresh, again)  # a function of (seed, epoch) alone
+    assert not np.allclose(np.nan_to_num(fresh[:, :5]), np.nan_to_num(data.x[:, :5]))  # new noise
+    for k in range(15):  # magnitudes, log errors, band flags (z is carried over unchanged)
+        a, b = fresh[:, k], data.x[:, k]
+        a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+        if k >= 10:  # the present-band flags: the same dropout rate
+            assert a.mean() == pytest.approx(b.mean(), abs=0.03), k
+        else:
+            assert stats.ks_2samp(a, b).pvalue > 1e-3, k
+    np.testing.assert_array_equal(fresh[:, 15], data.x[:, 15])
+    # same galaxy, new noise: the magnitudes scatter about the stored ones by the errors
+    both = np.isfinite(fresh[:, 2]) & np.isfinite(data.x[:, 2])
+    assert np.median(fresh[both, 2] - data.x[both, 2]) == pytest.approx(0.0, abs=0.01)
+
+
+def test_renoised_training_resumes_exactly_and_checks_the_proposal(training_set, tmp_path):
+    noisy = {**TINY, "renoise": True}
+    cfg2 = Config.from_dict({"seed": 1, "train": {**noisy, "max_epochs": 2}})
+    cfg3 = Config.from_dict({"seed": 1, "train": noisy})
+    train_posterior(cfg2, training_set, tmp_path / "a", stream=None)
+    resumed = train_posterior(cfg3, training_set, tmp_path / "a", resume=True, stream=None)
+    straight = train_posterior(cfg3, training_set, tmp_path / "b", stream=None)
+    plain = train_posterior(Config.from_dict({"seed": 1, "train": TINY}), training_set, tmp_path / "c", stream=None)
+    hist = [h["train_loss"] for h in straight.meta["training"]["history"]]
+    plain_hist = [h["train_loss"] for h in plain.meta["training"]["history"]]
+    assert hist[0] == pytest.approx(plain_hist[0], rel=1e-9) and hist[1] != pytest.approx(plain_hist[1], rel=1e-6)
+    for (k, a), b in zip(resumed.estimator.state_dict().items(), straight.estimator.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=k)
+    other = Config.from_dict({"seed": 1, "train": noisy, "noise": {"model": "sdss_depths"}})
+    with pytest.raises(ValueError, match="not the one the training set was simulated with"):
+        train_posterior(other, training_set, tmp_path / "d", stream=None)
 
 
 def test_time_budget_stops_training(training_set, tmp_path):

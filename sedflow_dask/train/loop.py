@@ -11,6 +11,7 @@ import math
 import os
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -77,16 +78,28 @@ def load_checkpoint(path: Path, estimator, optimizer, fingerprint: dict) -> tupl
     return TrainingState(**ckpt["state"]), ckpt["best_model"]
 
 
+def _cpu_copy(estimator) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in estimator.state_dict().items()}
+
+
 def train_flow(estimator: ConditionalDensityEstimator, theta: torch.Tensor, x: torch.Tensor, train_idx: torch.Tensor,
                val_idx: torch.Tensor, config: TrainingConfig, *, seed: int, checkpoint: Path,
                fingerprint: dict[str, Any], resume: bool = False,
+               fresh_inputs: Callable[[int], torch.Tensor] | None = None,
                stream: MessageStream = STDERR) -> tuple[dict, TrainingState]:
-    """Train ``estimator`` on standardised (θ, x); returns the best weights and the final state."""
+    """Train ``estimator`` on standardised (θ, x); returns the best weights and the final state.
+
+    The estimator, θ, x and the index tensors sit on one device (the CPU or a GPU); the best
+    weights come back as CPU tensors. The batch order is drawn on the CPU, so it does not depend
+    on the device. ``fresh_inputs(epoch)``, where given, returns standardised inputs for the
+    training rows (len(train_idx), 16) that replace theirs in ``x`` (in place) before every epoch
+    after the first; it must depend on the epoch alone, so that a resumed run sees the same ones.
+    """
     from tqdm.auto import tqdm
 
     stream = resolve_stream(stream)
     optimizer = torch.optim.Adam(estimator.parameters(), lr=config.learning_rate)
-    state, best_state = TrainingState(), {k: v.clone() for k, v in estimator.state_dict().items()}
+    state, best_state = TrainingState(), _cpu_copy(estimator)
     if resume:
         if not checkpoint.exists():
             raise ValueError(f"--resume: no checkpoint at {checkpoint}")
@@ -107,12 +120,15 @@ def train_flow(estimator: ConditionalDensityEstimator, theta: torch.Tensor, x: t
         if state.elapsed_s >= budget_s:
             state.stop_reason = "time_budget"
             break
+        if fresh_inputs is not None and state.epoch > 0:
+            x[train_idx] = fresh_inputs(state.epoch).to(x.device)
         gen = torch.Generator().manual_seed(int(seed) * 1_000_003 + state.epoch)
-        order = train_idx[torch.randperm(n_train, generator=gen)]
+        order = train_idx[torch.randperm(n_train, generator=gen).to(train_idx.device)]
         estimator.train()
         t_epoch = time.perf_counter()
         elapsed0 = state.elapsed_s
-        train_sum, seen = 0.0, 0
+        # summed on the device: reading the loss back every batch would stall a GPU on each one
+        train_sum, seen = torch.zeros((), dtype=torch.float64, device=theta.device), 0
         bar = tqdm(total=n_batches, desc=f"epoch {state.epoch + 1}", unit="batch", file=stream,
                    disable=stream is None or not stream.isatty(), leave=False, dynamic_ncols=True, mininterval=1.0)
         for b in range(n_batches):
@@ -123,32 +139,33 @@ def train_flow(estimator: ConditionalDensityEstimator, theta: torch.Tensor, x: t
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            train_sum += float(loss.detach()) * rows.shape[0]
+            train_sum += loss.detach().double() * rows.shape[0]
             seen += rows.shape[0]
             state.elapsed_s = elapsed0 + time.perf_counter() - t_epoch
             if b % 50 == 0:
-                bar.set_postfix(loss=f"{train_sum / seen:.3f}")
+                bar.set_postfix(loss=f"{float(train_sum) / seen:.3f}")
             bar.update(1)
             if state.elapsed_s >= budget_s:
                 break
         bar.close()
         estimator.eval()
+        train_loss = float(train_sum) / max(seen, 1)
         val = mean_loss(estimator, theta_val, x_val)
         state.elapsed_s = elapsed0 + time.perf_counter() - t_epoch
         state.epoch += 1
         improved = val < state.best_val_loss
         if improved:
             state.best_val_loss, state.best_epoch, state.epochs_since_improvement = val, state.epoch, 0
-            best_state = {k: v.detach().clone() for k, v in estimator.state_dict().items()}
+            best_state = _cpu_copy(estimator)
         else:
             state.epochs_since_improvement += 1
-        state.history.append({"epoch": state.epoch, "train_loss": train_sum / max(seen, 1), "val_loss": val,
+        state.history.append({"epoch": state.epoch, "train_loss": train_loss, "val_loss": val,
                               "elapsed_s": round(state.elapsed_s, 2), "rows": seen})
         if state.epochs_since_improvement >= config.stop_after_epochs:
             state.stop_reason = "early_stopping"
         save_checkpoint(checkpoint, estimator, optimizer, state, best_state, fingerprint)
         if stream is not None:
-            print(f"train: epoch {state.epoch}: train {train_sum / max(seen, 1):.4f}, validation {val:.4f}"
+            print(f"train: epoch {state.epoch}: train {train_loss:.4f}, validation {val:.4f}"
                   f"{' (best)' if improved else ''}; {state.elapsed_s / 60:.1f} of {config.max_minutes:g} min",
                   file=stream, flush=True)
     save_checkpoint(checkpoint, estimator, optimizer, state, best_state, fingerprint)

@@ -13,12 +13,13 @@ import torch
 from .. import __version__
 from ..config import Config
 from ..console import STDERR, MessageStream, resolve_stream
+from ..noise.proposal import resolve_proposal
 from ..posterior.artifact import PosteriorModel
 from ..posterior.flows import architecture_of, build_flow
 from ..posterior.inputs import input_statistics, standardize_inputs
 from ..posterior.transforms import to_flow_space
 from ..sps.parameters import BOX_LOWER, BOX_UPPER
-from .data import load_training_data, split_indices, standardization
+from .data import epoch_rng, load_training_data, reobserved_inputs, split_indices, standardization, training_proposal
 from .loop import train_flow
 
 CHECKPOINT = "checkpoint.pt"
@@ -29,34 +30,48 @@ def train_posterior(config: Config, training_set: str | Path, out: str | Path, *
     """Train q(θ_box | x) on ``training_set`` and save the artifact in ``out`` (checkpoints there too)."""
     stream = resolve_stream(stream)
     tc = config.train
+    device = training_device(tc.device)
     if tc.threads:
         torch.set_num_threads(tc.threads)
     torch.manual_seed(config.seed)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    data = load_training_data(training_set)
+    data = load_training_data(training_set, noiseless=tc.renoise)
     train_idx, val_idx = split_indices(len(data.theta), tc.validation_fraction, config.seed)
     theta_flow = to_flow_space(data.theta, tc.theta_transform, BOX_LOWER, BOX_UPPER)
     theta_mean, theta_std = standardization(theta_flow[train_idx])
     x_mean, x_std = input_statistics(data.x[train_idx])
-    theta_t = torch.as_tensor((theta_flow - theta_mean) / theta_std, dtype=torch.float32)
+    theta_t = torch.as_tensor((theta_flow - theta_mean) / theta_std, dtype=torch.float32).to(device)
     del theta_flow
-    x_t = torch.from_numpy(standardize_inputs(data.x, x_mean, x_std))
+    x_t = torch.from_numpy(standardize_inputs(data.x, x_mean, x_std)).to(device)
     arch = architecture_of(tc)
-    estimator = build_flow(arch)
+    estimator = build_flow(arch).to(device)
     fingerprint = {"training_set_sha256": data.sha256, "architecture": arch, "seed": config.seed,
                    "theta_transform": tc.theta_transform,
                    "batch_size": tc.batch_size, "learning_rate": tc.learning_rate, "lr_schedule": tc.lr_schedule,
-                   "validation_fraction": tc.validation_fraction}
+                   "validation_fraction": tc.validation_fraction, "renoise": tc.renoise}
+    fresh_inputs = None
+    if tc.renoise:
+        proposal = training_proposal(data.summary, resolve_proposal(config.noise.proposal, config.noise.model))
+        assert data.flux_true is not None and data.z is not None
+        flux_true, z_train = data.flux_true[train_idx], data.z[train_idx]
+
+        def fresh_inputs(epoch: int) -> torch.Tensor:
+            x_new = reobserved_inputs(proposal, flux_true, z_train, epoch_rng(config.seed, epoch))
+            return torch.from_numpy(standardize_inputs(x_new, x_mean, x_std))
     if stream is not None:
         n_par = sum(p.numel() for p in estimator.parameters())
         print(f"train: {len(train_idx):,} training / {len(val_idx):,} validation rows from {data.path}; "
               f"{tc.flow} with {tc.num_transforms} transforms x {list(tc.hidden_features)} ({n_par:,} weights); "
-              f"torch threads {torch.get_num_threads()}; budget {tc.max_minutes:g} min", file=stream, flush=True)
+              f"on {device}, torch threads {torch.get_num_threads()}; budget {tc.max_minutes:g} min", file=stream,
+              flush=True)
     t0 = time.perf_counter()
-    best, state = train_flow(estimator, theta_t, x_t, torch.as_tensor(train_idx), torch.as_tensor(val_idx), tc,
-                             seed=config.seed, checkpoint=out / CHECKPOINT, fingerprint=fingerprint,
-                             resume=resume, stream=stream)
+    best, state = train_flow(estimator, theta_t, x_t, torch.as_tensor(train_idx, device=device),
+                             torch.as_tensor(val_idx, device=device), tc, seed=config.seed,
+                             checkpoint=out / CHECKPOINT, fingerprint=fingerprint, resume=resume,
+                             fresh_inputs=fresh_inputs, stream=stream)
+    del theta_t, x_t
+    estimator = estimator.to("cpu")
     estimator.load_state_dict(best)
     estimator.eval()
     summary = data.summary
@@ -79,6 +94,7 @@ def train_posterior(config: Config, training_set: str | Path, out: str | Path, *
             "epochs": state.epoch, "best_epoch": state.best_epoch, "best_val_loss": state.best_val_loss,
             "stop_reason": state.stop_reason, "train_minutes": round(state.elapsed_s / 60, 2),
             "wall_s_this_run": round(time.perf_counter() - t0, 1), "torch_threads": torch.get_num_threads(),
+            "device": _device_name(device),
             "history": state.history,
         },
         "validation": None,
@@ -92,6 +108,22 @@ def train_posterior(config: Config, training_set: str | Path, out: str | Path, *
               f"best validation loss {state.best_val_loss:.4f} (epoch {state.best_epoch}); "
               f"artifact {out} (weights sha256 {model.sha256[:12]})", file=stream)
     return model
+
+
+def training_device(name: str) -> torch.device:
+    """The torch device ``train.device`` names; a clear error where it is not there."""
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"train.device is {name!r} but this torch ({torch.__version__}) sees no CUDA device; "
+                             f"use train.device=cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"train.device is {name!r} but only {torch.cuda.device_count()} CUDA device(s) exist")
+    return device
+
+
+def _device_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
 
 
 def _versions() -> dict[str, str]:
