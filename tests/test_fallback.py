@@ -403,7 +403,7 @@ def test_shifted_flow_draws_are_caught_by_their_weights(shifted):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(os.environ.get("SEDFLOW_SLOW") != "1", reason="set SEDFLOW_SLOW=1 (about 2-5 minutes)")
+@pytest.mark.skipif(os.environ.get("SEDFLOW_SLOW") != "1", reason="set SEDFLOW_SLOW=1 (about a minute)")
 def test_shifted_flow_draws_escalate_converge_and_match_a_long_chain(model, shifted):
     """The routed galaxy's fallback, started from its weight-resampled (shifted) draws, converges
     to the posterior of a chain run to 4x the ESS from another seed."""
