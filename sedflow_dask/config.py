@@ -296,6 +296,8 @@ class TrainingConfig:
             distribution exactly (``docs/noise-proposal.md``). Validation rows keep their stored
             noise, so validation losses stay comparable between epochs and runs. On by default
             (the shipped model was trained so); false trains on the stored noise draws alone.
+            The proposal is the configured one (``noise.proposal``/``noise.model``), and a set
+            simulated with another is refused with both hashes named.
         device: where the network trains: "cpu", or a torch CUDA device ("cuda", "cuda:1"),
             which holds the whole standardised training set (1.1 M rows: ~120 MB); the
             artifact is written from CPU copies of the weights either way, and a checkpoint
